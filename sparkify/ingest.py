@@ -1,0 +1,477 @@
+"""Ingestion: raw JSON-lines event logs into the ``raw.events`` Parquet table.
+
+Every line read ends up in exactly one of two tables: ``raw.events`` (parsed
+with an explicit schema) or ``raw.rejected_events`` (the line as it was, its
+file and line number, and the reason). ``raw.ingested_files`` remembers which
+files were taken in, so a later run reads only files it has not seen.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sparkify.config import Workdir
+
+__all__ = [
+    "RAW_SCHEMA",
+    "IngestError",
+    "IngestResult",
+    "diagnose_line",
+    "ingest",
+    "resolve_inputs",
+]
+
+log = logging.getLogger(__name__)
+
+RAW_DATABASE = "raw"
+
+# The fields of a Sparkify event as they appear in the logs. Numbers that are
+# epoch milliseconds are read as doubles because some exports write them as
+# floats (``1540919166796.0``); they are stored as whole milliseconds.
+RAW_SCHEMA = T.StructType(
+    [
+        T.StructField("ts", T.DoubleType()),
+        T.StructField("userId", T.StringType()),
+        T.StructField("sessionId", T.LongType()),
+        T.StructField("page", T.StringType()),
+        T.StructField("auth", T.StringType()),
+        T.StructField("method", T.StringType()),
+        T.StructField("status", T.LongType()),
+        T.StructField("level", T.StringType()),
+        T.StructField("itemInSession", T.LongType()),
+        T.StructField("location", T.StringType()),
+        T.StructField("userAgent", T.StringType()),
+        T.StructField("lastName", T.StringType()),
+        T.StructField("firstName", T.StringType()),
+        T.StructField("registration", T.DoubleType()),
+        T.StructField("gender", T.StringType()),
+        T.StructField("artist", T.StringType()),
+        T.StructField("song", T.StringType()),
+        T.StructField("length", T.DoubleType()),
+    ]
+)
+_CORRUPT = "_corrupt_record"
+_REQUIRED = ("ts", "userId", "sessionId", "page", "auth", "level")
+_MILLIS = ("ts", "registration")
+_KEEP_CHARS = 10_000
+_MALFORMED = "malformed"
+_LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz", ".txt")
+
+
+class IngestError(ValueError):
+    """The input cannot be ingested at all (nothing found, unreadable path)."""
+
+
+@dataclass
+class IngestResult:
+    """What one ingestion took in, and what it turned away."""
+
+    batch_id: str
+    new_files: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    lines_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    rejects_path: Path | None = None
+    seconds: float = 0.0
+
+
+def resolve_inputs(spec: str | os.PathLike[str]) -> list[Path]:
+    """The log files named by ``spec``: a file, a directory or a glob.
+
+    A directory yields every non-hidden file below it whose name ends in one
+    of .json, .jsonl, .ndjson, .log, .txt or .gz.
+    """
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return [path.resolve()]
+    if path.is_dir():
+        found = [
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            and p.name.lower().endswith(_LOG_SUFFIXES)
+        ]
+        if not found:
+            raise IngestError(
+                f"--input {text}: the directory holds no log files "
+                f"(looked for names ending in {', '.join(_LOG_SUFFIXES)})"
+            )
+        return sorted(p.resolve() for p in found)
+    matches = sorted(Path(m).resolve() for m in glob.glob(os.path.expanduser(text)))
+    files = [m for m in matches if m.is_file()]
+    if files:
+        return files
+    raise IngestError(
+        f"--input {text}: no such file, directory or glob match; "
+        "give a JSON-lines file (plain or .gz), a directory or a quoted glob"
+    )
+
+
+def diagnose_line(line: str) -> str:
+    """Say, for a line the JSON reader could not use, what is wrong with it."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON: {exc.msg} at column {exc.colno}"
+    if not isinstance(value, dict):
+        return f"not a JSON object but a {type(value).__name__}"
+    for spec in RAW_SCHEMA.fields:
+        found = value.get(spec.name)
+        if found is None:
+            continue
+        if isinstance(spec.dataType, T.StringType):
+            if isinstance(found, dict | list):
+                return f"field '{spec.name}' should be text, got {_kind(found)}"
+        elif isinstance(found, bool) or not isinstance(found, int | float):
+            return f"field '{spec.name}' should be a number, got {_kind(found)}"
+        elif isinstance(spec.dataType, T.LongType) and found != int(found):
+            return f"field '{spec.name}' should be a whole number, got {found!r}"
+    return "does not fit the event schema"
+
+
+def _kind(value: object) -> str:
+    shown = json.dumps(value, ensure_ascii=False)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return f"{type(value).__name__} {shown}"
+
+
+def ingest(
+    spark: SparkSession,
+    inputs: Iterable[Path],
+    workdir: Workdir,
+    *,
+    database: str = RAW_DATABASE,
+) -> IngestResult:
+    """Take the files not ingested before into ``<database>.events``.
+
+    Returns counts in which ``lines_read == accepted + rejected``.
+    """
+    started = time.monotonic()
+    result = IngestResult(batch_id=_new_batch_id())
+    tables = _Tables(database)
+    _ensure_tables(spark, tables)
+
+    seen = _already_ingested(spark, tables)
+    new: list[Path] = []
+    for path in inputs:
+        stat = path.stat()
+        previous = seen.get(str(path))
+        if previous is None:
+            new.append(path)
+        elif previous == (stat.st_size, int(stat.st_mtime)):
+            result.skipped_files.append(str(path))
+        else:
+            result.changed_files.append(str(path))
+    if result.changed_files:
+        log.warning(
+            "not ingesting %d file(s) that changed since they were ingested "
+            "(new events belong in new files): %s",
+            len(result.changed_files),
+            ", ".join(result.changed_files),
+        )
+    result.new_files = [str(p) for p in new]
+    log.info(
+        "ingesting batch %s: %d new file(s), %d already ingested",
+        result.batch_id,
+        len(new),
+        len(result.skipped_files),
+    )
+    if not new:
+        result.seconds = time.monotonic() - started
+        return result
+
+    staging = workdir.root / "ingest" / result.batch_id
+    try:
+        _parse_to_staging(spark, new, staging)
+        _publish_batch(spark, staging, new, result, workdir, tables)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    result.seconds = time.monotonic() - started
+    log.info(
+        "ingested batch %s: %d lines read, %d accepted, %d rejected in %.1fs",
+        result.batch_id,
+        result.lines_read,
+        result.accepted,
+        result.rejected,
+        result.seconds,
+    )
+    return result
+
+
+def _new_batch_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class _Tables:
+    database: str
+
+    @property
+    def events(self) -> str:
+        return f"{self.database}.events"
+
+    @property
+    def rejects(self) -> str:
+        return f"{self.database}.rejected_events"
+
+    @property
+    def files(self) -> str:
+        return f"{self.database}.ingested_files"
+
+
+def _ensure_tables(spark: SparkSession, tables: _Tables) -> None:
+    spark.sql(f"create database if not exists {tables.database}")
+    spark.sql(
+        f"""
+        create table if not exists {tables.files} (
+            path string, size_bytes bigint, modified_epoch bigint,
+            batch_id string, ingested_at timestamp,
+            lines_read bigint, accepted bigint, rejected bigint
+        ) using parquet
+        """
+    )
+    spark.sql(
+        f"""
+        create table if not exists {tables.rejects} (
+            source_file string, line_number bigint, reason string,
+            raw_line string, batch_id string, ingested_at timestamp
+        ) using parquet
+        """
+    )
+
+
+def _already_ingested(
+    spark: SparkSession, tables: _Tables
+) -> dict[str, tuple[int, int]]:
+    rows = spark.table(tables.files).select("path", "size_bytes", "modified_epoch")
+    return {row.path: (row.size_bytes, row.modified_epoch) for row in rows.collect()}
+
+
+def _reject_reason() -> Column:
+    reason = F.when(F.trim(F.col("value")) == "", F.lit("blank line")).when(
+        F.col(f"event.{_CORRUPT}").isNotNull(), F.lit(_MALFORMED)
+    )
+    for name in _REQUIRED:
+        reason = reason.when(
+            F.col(f"event.{name}").isNull(), F.lit(f"missing field '{name}'")
+        )
+    return reason
+
+
+def _parse_to_staging(spark: SparkSession, files: list[Path], staging: Path) -> None:
+    """One scan of the raw text: parse every line and note why it is rejected."""
+    schema = T.StructType([*RAW_SCHEMA.fields, T.StructField(_CORRUPT, T.StringType())])
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+    # One file per read partition, so a row's index within its partition is
+    # its line number within the file (or within the file's split).
+    previous_open_cost = spark.conf.get("spark.sql.files.openCostInBytes")
+    spark.conf.set(
+        "spark.sql.files.openCostInBytes",
+        spark.conf.get("spark.sql.files.maxPartitionBytes"),
+    )
+    try:
+        lines = spark.read.text([p.as_uri() for p in files]).select(
+            "value",
+            F.col("_metadata.file_path").alias("source_file"),
+            F.col("_metadata.file_block_start").alias("block_start"),
+            (
+                F.monotonically_increasing_id().bitwiseAND(F.lit((1 << 33) - 1)) + 1
+            ).alias("line_in_block"),
+        )
+        parsed = lines.withColumn("event", F.from_json("value", schema, options))
+        parsed = parsed.withColumn("reject_reason", _reject_reason())
+        parsed.select(
+            "source_file",
+            "block_start",
+            "line_in_block",
+            "reject_reason",
+            F.when(
+                F.col("reject_reason").isNotNull(),
+                F.substring("value", 1, _KEEP_CHARS),
+            ).alias("raw_line"),
+            *[
+                F.col(f"event.{f.name}").cast("bigint").alias(f.name)
+                if f.name in _MILLIS
+                else F.col(f"event.{f.name}")
+                for f in RAW_SCHEMA.fields
+            ],
+        ).write.mode("overwrite").parquet(str(staging))
+    finally:
+        spark.conf.set("spark.sql.files.openCostInBytes", previous_open_cost)
+
+
+def _publish_batch(
+    spark: SparkSession,
+    staging: Path,
+    files: list[Path],
+    result: IngestResult,
+    workdir: Workdir,
+    tables: _Tables,
+) -> None:
+    parsed = spark.read.parquet(str(staging)).withColumn(
+        "source_file", _local_path(F.col("source_file"))
+    )
+    ingested_at = F.lit(datetime.now(UTC)).cast("timestamp")
+    batch = F.lit(result.batch_id)
+
+    accepted = parsed.where(F.col("reject_reason").isNull())
+    accepted.select(
+        *[f.name for f in RAW_SCHEMA.fields],
+        F.col("source_file").alias("_source_file"),
+        batch.alias("_batch_id"),
+        ingested_at.alias("_ingested_at"),
+    ).write.mode("append").format("parquet").saveAsTable(tables.events)
+
+    counts = parsed.groupBy("source_file", "reject_reason").count().collect()
+    per_file: dict[str, list[int]] = {str(p): [0, 0] for p in files}
+    for row in counts:
+        per_file.setdefault(row.source_file, [0, 0])
+        per_file[row.source_file][row.reject_reason is not None] += row["count"]
+        if row.reject_reason is not None:
+            result.rejects_by_reason[row.reject_reason] = (
+                result.rejects_by_reason.get(row.reject_reason, 0) + row["count"]
+            )
+    result.accepted = sum(a for a, _ in per_file.values())
+    result.rejected = sum(r for _, r in per_file.values())
+    result.lines_read = result.accepted + result.rejected
+
+    if result.rejected:
+        _write_rejects(spark, parsed, result, workdir, ingested_at, tables)
+    _record_files(spark, files, per_file, result, tables)
+
+
+def _local_path(uri: Column) -> Column:
+    return F.regexp_replace(uri, r"^file:(//)?", "")
+
+
+def _write_rejects(
+    spark: SparkSession,
+    parsed: DataFrame,
+    result: IngestResult,
+    workdir: Workdir,
+    ingested_at: Column,
+    tables: _Tables,
+) -> None:
+    rejects = parsed.where(F.col("reject_reason").isNotNull())
+    diagnose = F.udf(lambda line: diagnose_line(line), T.StringType())
+    reason = F.when(
+        F.col("reject_reason") == _MALFORMED, diagnose(F.col("raw_line"))
+    ).otherwise(F.col("reject_reason"))
+
+    # Lines in a split that does not start the file: count the newlines before
+    # the split once per split, on the driver (rejects are rare).
+    splits = [
+        (row.source_file, row.block_start)
+        for row in rejects.where("block_start > 0")
+        .select("source_file", "block_start")
+        .distinct()
+        .collect()
+    ]
+    offsets = spark.createDataFrame(
+        [(f, b, _lines_before(Path(f), b)) for f, b in splits],
+        "source_file string, block_start bigint, lines_before bigint",
+    )
+    rows = (
+        rejects.join(offsets, ["source_file", "block_start"], "left")
+        .select(
+            F.col("source_file"),
+            (F.coalesce("lines_before", F.lit(0)) + F.col("line_in_block")).alias(
+                "line_number"
+            ),
+            reason.alias("reason"),
+            F.col("raw_line"),
+            F.lit(result.batch_id).alias("batch_id"),
+            ingested_at.alias("ingested_at"),
+        )
+        .cache()
+    )
+    rows.write.mode("append").format("parquet").saveAsTable(tables.rejects)
+    result.rejects_path = workdir.reports / "rejects" / f"{result.batch_id}.jsonl"
+    _write_jsonl(rows.orderBy("source_file", "line_number"), result.rejects_path)
+    rows.unpersist()
+
+    # The reasons of malformed lines are known only now: recount by them.
+    result.rejects_by_reason = {
+        row.reason: row["count"]
+        for row in spark.table(tables.rejects)
+        .where(F.col("batch_id") == result.batch_id)
+        .groupBy("reason")
+        .count()
+        .collect()
+    }
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    """Lines of ``path`` before the first line a split starting at ``offset`` reads.
+
+    Hadoop's line reader leaves a line that starts at or before the split's
+    first byte to the previous split: every newline before ``offset`` ends one.
+    """
+    count, remaining = 0, offset
+    with path.open("rb") as handle:
+        while remaining > 0:
+            chunk = handle.read(min(remaining, 1 << 24))
+            if not chunk:
+                break
+            count += chunk.count(b"\n")
+            remaining -= len(chunk)
+    return count + 1
+
+
+def _write_jsonl(rows: DataFrame, path: Path) -> None:
+    """A copy of the rejects a person can open without Spark."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows.toLocalIterator():
+            record = row.asDict()
+            record["ingested_at"] = record["ingested_at"].isoformat()
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _record_files(
+    spark: SparkSession,
+    files: list[Path],
+    per_file: dict[str, list[int]],
+    result: IngestResult,
+    tables: _Tables,
+) -> None:
+    now = datetime.now(UTC)
+    records = []
+    for path in files:
+        stat = path.stat()
+        accepted, rejected = per_file.get(str(path), [0, 0])
+        records.append(
+            (
+                str(path),
+                stat.st_size,
+                int(stat.st_mtime),
+                result.batch_id,
+                now,
+                accepted + rejected,
+                accepted,
+                rejected,
+            )
+        )
+    schema = spark.table(tables.files).schema
+    spark.createDataFrame(records, schema).write.mode("append").insertInto(tables.files)
