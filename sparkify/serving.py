@@ -1,0 +1,247 @@
+"""The serving database: what the agents' app reads, and how a run publishes it.
+
+Three tables, rewritten as a whole by every run:
+
+``customers``
+    One row per customer seen in the logs, as of the latest event.
+    Profile (name, gender, location, state, level, registration), status
+    (``is_cancelled``, ``cancelled_at``) and activity in the 7 and 28 days
+    before ``as_of`` together with the same figures for the 28 days before
+    that window (``*_prev_28d``).
+``churn_scores``
+    One row per active (not cancelled) customer the champion model scored:
+    probability of cancelling within the horizon, a risk band, the model
+    version and the cutoff the features were computed at.
+``metadata``
+    Key/value facts about the run: ``as_of``, ``built_at``,
+    ``horizon_days``, ``model_version``, ``holdout_metrics`` (JSON),
+    ``data_docs`` and a ``model_status`` sentence for when no model exists.
+
+Publishing is atomic. For a SQLite file the new database is written next to
+the old one and moved over it with :func:`os.replace`; any other SQLAlchemy
+URL gets staging tables renamed over the live ones in one transaction.
+Either way a reader sees the old database or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+__all__ = [
+    "CUSTOMERS",
+    "CHURN_SCORES",
+    "METADATA",
+    "RISK_BANDS",
+    "metadata",
+    "publish",
+    "risk_band",
+]
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+_ACTIVITY = [
+    "sessions",
+    "songs",
+    "listening_minutes",
+    "thumbs_up",
+    "thumbs_down",
+    "adverts",
+    "errors",
+]
+_WINDOWS = ["7d", "28d", "prev_28d"]
+
+CUSTOMERS = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("first_name", sa.String(200)),
+    sa.Column("last_name", sa.String(200)),
+    sa.Column("gender", sa.String(8)),
+    sa.Column("location", sa.String(200)),
+    sa.Column("state", sa.String(8)),
+    sa.Column("level", sa.String(8), nullable=False),
+    sa.Column("registered_at", sa.String(32)),
+    sa.Column("first_event_at", sa.String(32), nullable=False),
+    sa.Column("last_active_at", sa.String(32), nullable=False),
+    sa.Column("tenure_days", sa.Integer),
+    sa.Column("is_cancelled", sa.Boolean, nullable=False),
+    sa.Column("cancelled_at", sa.String(32)),
+    *[
+        sa.Column(
+            f"{measure}_{window}",
+            sa.Float if measure == "listening_minutes" else sa.Integer,
+            nullable=False,
+        )
+        for window in _WINDOWS
+        for measure in _ACTIVITY
+    ],
+    sa.Index("ix_customers_name", "last_name", "first_name"),
+)
+
+CHURN_SCORES = sa.Table(
+    "churn_scores",
+    metadata,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("churn_probability", sa.Float, nullable=False),
+    sa.Column("risk_band", sa.String(8), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("cutoff_date", sa.String(10), nullable=False),
+)
+
+METADATA = sa.Table(
+    "metadata",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# Lower bounds of each band on the churn probability, highest first.
+RISK_BANDS: tuple[tuple[str, float], ...] = (
+    ("high", 0.3),
+    ("medium", 0.1),
+    ("low", 0.0),
+)
+
+
+def risk_band(probability: float) -> str:
+    """The band an agent is shown for a churn probability."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"probability must lie in [0, 1], got {probability!r}")
+    return next(band for band, floor in RISK_BANDS if probability >= floor)
+
+
+def publish(
+    url: str,
+    customers: pd.DataFrame,
+    churn_scores: pd.DataFrame,
+    facts: Mapping[str, str],
+    *,
+    strategy: str | None = None,
+) -> None:
+    """Replace the serving database at ``url`` with these rows, atomically.
+
+    ``strategy`` is ``"file"`` (SQLite file swap) or ``"rename"`` (staging
+    tables renamed in one transaction); by default SQLite files use
+    ``"file"`` and everything else ``"rename"``.
+    """
+    started = time.monotonic()
+    sa_url = sa.make_url(url)
+    is_sqlite_file = sa_url.get_backend_name() == "sqlite" and sa_url.database not in (
+        None,
+        "",
+        ":memory:",
+    )
+    strategy = strategy or ("file" if is_sqlite_file else "rename")
+    if strategy not in ("file", "rename"):
+        raise ValueError(f"strategy must be 'file' or 'rename', got {strategy!r}")
+    if strategy == "file" and not is_sqlite_file:
+        raise ValueError(f"the 'file' strategy needs a SQLite file URL, got {url!r}")
+
+    frames = {
+        CUSTOMERS.name: _conform(customers, CUSTOMERS),
+        CHURN_SCORES.name: _conform(churn_scores, CHURN_SCORES),
+        METADATA.name: pd.DataFrame(
+            {"key": list(facts), "value": [str(v) for v in facts.values()]}
+        ),
+    }
+    if strategy == "file":
+        _publish_file(Path(sa_url.database), frames)
+    else:
+        _publish_rename(_engine(url), frames)
+    log.info(
+        "published %d customers and %d scores to %s in %.1fs",
+        len(frames[CUSTOMERS.name]),
+        len(frames[CHURN_SCORES.name]),
+        sa_url.render_as_string(hide_password=True),
+        time.monotonic() - started,
+    )
+
+
+def _engine(url: str) -> sa.Engine:
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        # pysqlite runs DDL outside transactions; let SQLAlchemy's BEGIN
+        # cover the renames too (the recipe in SQLAlchemy's SQLite docs).
+        @sa.event.listens_for(engine, "connect")
+        def _no_implicit_transactions(dbapi_connection: object, record: object) -> None:
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection: sa.Connection) -> None:
+            connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _conform(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    expected = [column.name for column in table.columns]
+    missing = sorted(set(expected) - set(frame.columns))
+    if missing:
+        raise ValueError(f"{table.name}: missing columns {missing}")
+    return frame[expected]
+
+
+def _write(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    if records:
+        connection.execute(table.insert(), records)
+
+
+def _publish_file(path: Path, frames: Mapping[str, pd.DataFrame]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    engine = sa.create_engine(f"sqlite:///{tmp}")
+    try:
+        with engine.begin() as connection:
+            metadata.create_all(connection)
+            for table in metadata.sorted_tables:
+                _write(connection, table, frames[table.name])
+        engine.dispose()
+        os.replace(tmp, path)
+    finally:
+        engine.dispose()
+        tmp.unlink(missing_ok=True)
+
+
+def _publish_rename(engine: sa.Engine, frames: Mapping[str, pd.DataFrame]) -> None:
+    suffix = f"_new_{uuid.uuid4().hex[:8]}"
+    staging = sa.MetaData()
+    staged = {
+        table.name: table.to_metadata(staging, name=table.name + suffix)
+        for table in metadata.sorted_tables
+    }
+    # Index names are global in most databases: give the staged ones their own.
+    for table in staged.values():
+        for index in table.indexes:
+            index.name = f"{index.name}{suffix}"
+    try:
+        with engine.begin() as connection:
+            staging.create_all(connection)
+            for name, table in staged.items():
+                _write(connection, table, frames[name])
+        with engine.begin() as connection:
+            inspector = sa.inspect(connection)
+            existing = set(inspector.get_table_names())
+            for name, table in staged.items():
+                if name in existing:
+                    connection.execute(sa.text(f'DROP TABLE "{name}"'))
+                connection.execute(
+                    sa.text(f'ALTER TABLE "{table.name}" RENAME TO "{name}"')
+                )
+    except Exception:
+        with engine.begin() as connection:
+            for table in staged.values():
+                connection.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}"'))
+        raise
+    finally:
+        engine.dispose()

@@ -1,0 +1,112 @@
+"""Publishing the serving database: all or nothing, readers never see a mix."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from sparkify.serving import CUSTOMERS, publish, risk_band
+
+
+def _customers(*ids: str, level: str = "free") -> pd.DataFrame:
+    rows = []
+    for customer_id in ids:
+        row = {column.name: 0 for column in CUSTOMERS.columns}
+        row.update(
+            customer_id=customer_id,
+            first_name="Ann",
+            last_name=f"Lee {customer_id}",
+            level=level,
+            first_event_at="2018-10-01T00:00:00Z",
+            last_active_at="2018-11-30T00:00:00Z",
+            is_cancelled=False,
+            cancelled_at=None,
+            registered_at=None,
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _scores(*ids: str, probability: float = 0.25) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": list(ids),
+            "churn_probability": [probability] * len(ids),
+            "risk_band": [risk_band(probability)] * len(ids),
+            "model_version": ["v1"] * len(ids),
+            "cutoff_date": ["2018-12-01"] * len(ids),
+        }
+    )
+
+
+def test_publish_swaps_the_sqlite_file_under_open_readers(tmp_path):
+    path = tmp_path / "serving.db"
+    url = f"sqlite:///{path}"
+    publish(url, _customers("1", "2"), _scores("1"), {"as_of": "2018-12-01"})
+    reader = sqlite3.connect(path)
+    reader.execute("begin")
+    before = reader.execute("select count(*) from customers").fetchone()[0]
+
+    publish(url, _customers("1", "2", "3"), _scores("1", "2"), {"as_of": "2018-12-08"})
+
+    during = reader.execute("select count(*) from customers").fetchone()[0]
+    reader.close()
+    after = sqlite3.connect(path).execute("select count(*) from customers").fetchone()
+    assert (before, during, after[0]) == (2, 2, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["serving.db"]
+
+
+def test_publish_by_renaming_tables_replaces_every_table(tmp_path):
+    url = f"sqlite:///{tmp_path / 'rename.db'}"
+    publish(url, _customers("1"), _scores("1"), {"as_of": "a"}, strategy="rename")
+
+    publish(
+        url,
+        _customers("7", "8"),
+        _scores("8", probability=0.9),
+        {"as_of": "b"},
+        strategy="rename",
+    )
+
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        ids = connection.execute(sa.text("select customer_id from customers")).scalars()
+        scores = connection.execute(sa.text("select * from churn_scores")).all()
+        facts = dict(
+            connection.execute(sa.text("select key, value from metadata")).all()
+        )
+        tables = set(sa.inspect(connection).get_table_names())
+    assert sorted(ids) == ["7", "8"]
+    assert [(s.customer_id, s.risk_band) for s in scores] == [("8", "high")]
+    assert facts == {"as_of": "b"}
+    assert tables == {"customers", "churn_scores", "metadata"}
+
+
+def test_publish_refuses_frames_missing_columns(tmp_path):
+    customers = _customers("1").drop(columns=["level"])
+    with pytest.raises(ValueError, match=r"customers: missing columns \['level'\]"):
+        publish(f"sqlite:///{tmp_path / 'x.db'}", customers, _scores(), {})
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("probability", "band"),
+    [
+        (0.0, "low"),
+        (0.0999, "low"),
+        (0.1, "medium"),
+        (0.2999, "medium"),
+        (0.3, "high"),
+        (1.0, "high"),
+    ],
+)
+def test_risk_band_edges(probability, band):
+    assert risk_band(probability) == band
+
+
+def test_risk_band_refuses_values_outside_zero_to_one():
+    with pytest.raises(ValueError, match="probability must lie in"):
+        risk_band(1.2)
