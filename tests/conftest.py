@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from sparkify.config import Workdir
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-EVENTSIM_SMALL = SHARED_DATA / "eventsim_small.jsonl.gz"
-UDACITY = SHARED_DATA / "udacity_log_data_2018-11.jsonl.gz"
-
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-
-
-def shared_data(path: Path) -> Path:
-    """A file of ../shared/data, or a skip where this checkout lacks it."""
-    if not path.exists():
-        pytest.skip(f"{path} is not here (it ships beside the repo, not in it)")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -73,13 +73,13 @@ def test_ingest_counts_every_line_and_keeps_rejects(spark, workdir, tmp_path):
 
 
 def test_ingest_reads_both_log_shapes_with_their_types(spark, workdir, tmp_path):
-    source = _write(tmp_path / "shapes.jsonl", [EVENTSIM_LINE, UDACITY_LINE, GUEST_LINE])
+    source = _write(
+        tmp_path / "shapes.jsonl", [EVENTSIM_LINE, UDACITY_LINE, GUEST_LINE]
+    )
 
     ingest(spark, [source], workdir, database="ingest_shapes")
 
-    rows = {
-        row.userId: row for row in spark.table("ingest_shapes.events").collect()
-    }
+    rows = {row.userId: row for row in spark.table("ingest_shapes.events").collect()}
     assert rows["39"].registration == 1540919166796
     assert rows["39"].ts == 1541105830796
     assert rows["39"].artist is None
@@ -114,8 +114,7 @@ def test_rejected_line_numbers_are_exact_in_split_files(spark, workdir, tmp_path
 
     assert (result.lines_read, result.rejected) == (3000, 3)
     numbers = [
-        row.line_number
-        for row in spark.table("ingest_split.rejected_events").collect()
+        row.line_number for row in spark.table("ingest_split.rejected_events").collect()
     ]
     assert sorted(numbers) == bad_at
 

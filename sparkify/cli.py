@@ -1,0 +1,288 @@
+"""The ``sparkify`` command: generate demo logs, run the pipeline, serve the app."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from sparkify.config import WORKDIR_ENV, Workdir
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Sparkify churn: from raw event logs to a churn answer an agent can read.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+log = logging.getLogger("sparkify")
+
+WorkdirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workdir",
+        envvar=WORKDIR_ENV,
+        help="Where the warehouse, metastore, reports, model and serving "
+        "database go [default: ./work].",
+        show_default=False,
+    ),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="SPARKIFY_SERVING_URL",
+        help="SQLAlchemy URL of the serving database "
+        "[default: sqlite:///WORKDIR/serving.db].",
+        show_default=False,
+    ),
+]
+
+
+def _setup_logging(workdir: Workdir, verbose: bool = False) -> Path:
+    """INFO and up to ``WORKDIR/logs/sparkify.log``; warnings to the terminal."""
+    log_dir = workdir.root / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "sparkify.log"
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(logging.INFO if verbose else logging.WARNING)
+    terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [file_handler, terminal]
+    root.setLevel(logging.INFO)
+    for noisy in ("py4j", "great_expectations", "XGBoost-PySpark", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return path
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def generate(
+    out_path: Annotated[
+        Path, typer.Option("--out", help="Events file to write (.jsonl or .jsonl.gz).")
+    ] = Path("demo-data/events.jsonl.gz"),
+    users: Annotated[int, typer.Option(help="Users at the start.")] = 300,
+    days: Annotated[int, typer.Option(help="Days of activity.")] = 60,
+    start: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")
+    ] = dt.datetime(2018, 10, 1),
+    seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
+    churn_rate: Annotated[
+        float, typer.Option(help="Share of users who cancel in the window.")
+    ] = 0.22,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write deterministic demo event logs in the Sparkify format."""
+    from sparkify.generate import GenerateError
+    from sparkify.generate import generate as run_generate
+
+    try:
+        summary = run_generate(
+            out_path,
+            users=users,
+            days=days,
+            start=start.date(),
+            seed=seed,
+            churn_rate=churn_rate,
+            overwrite=overwrite,
+        )
+    except GenerateError as exc:
+        raise _fail(str(exc)) from None
+    out.print(
+        f"wrote {summary.events:,} events of {summary.users:,} users "
+        f"({summary.churners:,} cancel) to {summary.path} in {summary.seconds:.1f}s; "
+        f"ground truth in {summary.ground_truth_path}"
+    )
+
+
+@app.command()
+def run(
+    input_spec: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            help="Event logs: a file, a directory or a quoted glob; "
+            "plain or gzip JSON lines.",
+        ),
+    ],
+    workdir: WorkdirOption = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SPARKIFY_SPARK_MASTER",
+            help="Spark master URL [default: local[*]].",
+            show_default=False,
+        ),
+    ] = None,
+    min_churners: Annotated[
+        int, typer.Option(help="Fewest churners needed to train a model.")
+    ] = 5,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Ingest logs, build features with dbt, check them, train, score, publish."""
+    from sparkify.pipeline import STEPS, run_pipeline
+
+    place = Workdir.at(workdir)
+    log_path = _setup_logging(place, verbose)
+    done: list[str] = []
+    with console.status("starting Spark") as status:
+
+        def on_step(name: str) -> None:
+            if done:
+                console.print(f"[green]✓[/] {done[-1]}")
+            done.append(name)
+            step = STEPS.index(name) + 1
+            status.update(f"[{step}/{len(STEPS)}] {name}")
+
+        try:
+            summary = run_pipeline(
+                input_spec,
+                place,
+                master=master,
+                min_positives=min_churners,
+                on_step=on_step,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure gets a sentence
+            if done:
+                console.print(f"[red]✗[/] {done[-1]}")
+            raise _fail(_explain(exc, log_path), 1) from None
+    console.print(f"[green]✓[/] {done[-1]}")
+    _print_summary(summary, log_path)
+
+
+def _explain(exc: Exception, log_path: Path) -> str:
+    from sparkify.ingest import IngestError
+    from sparkify.quality import QualityGateError
+    from sparkify.transform import TransformError
+
+    log.error("run failed", exc_info=exc)
+    if isinstance(exc, IngestError | TransformError | QualityGateError | ValueError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}\n(full traceback in {log_path})"
+
+
+def _print_summary(summary: object, log_path: Path) -> None:
+    ingest = summary.ingest
+    table = Table(title="sparkify run", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(
+        "files",
+        f"{len(ingest.new_files)} new, {len(ingest.skipped_files)} already ingested"
+        + (
+            f", {len(ingest.changed_files)} changed (not ingested)"
+            if ingest.changed_files
+            else ""
+        ),
+    )
+    table.add_row("events read", f"{ingest.lines_read:,}")
+    table.add_row("events accepted", f"{ingest.accepted:,}")
+    rejected = f"{ingest.rejected:,}"
+    if ingest.rejected:
+        reasons = ", ".join(
+            f"{count:,} {reason}"
+            for reason, count in sorted(
+                ingest.rejects_by_reason.items(), key=lambda item: -item[1]
+            )[:3]
+        )
+        rejected += (
+            f" ({reasons}; all in {ingest.rejects_path} and raw.rejected_events)"
+        )
+    table.add_row("events rejected", rejected)
+    table.add_row(
+        "customers",
+        f"{summary.customers:,} ({summary.active:,} active, "
+        f"{summary.cancelled:,} cancelled) as of {summary.as_of}",
+    )
+    table.add_row("model", summary.model_status)
+    holdout = summary.holdout
+    if holdout:
+        table.add_row(
+            "holdout",
+            f"cutoff {holdout['cutoff_date']}: {holdout['rows']:,} customers, "
+            f"{holdout['positives']} churned; ROC-AUC {_num(holdout['roc_auc'])}, "
+            f"PR-AUC {_num(holdout['pr_auc'])} (base rate "
+            f"{holdout['base_rate']:.3f}), churn-class F1 {holdout['f1']:.3f}",
+        )
+    table.add_row("scored", f"{summary.scored:,} active customers")
+    if summary.quality_warnings:
+        table.add_row("quality warnings", "\n".join(summary.quality_warnings))
+    table.add_row("data docs", str(summary.data_docs))
+    table.add_row("serving database", summary.serving_url)
+    table.add_row("log", str(log_path))
+    table.add_row(
+        "seconds",
+        ", ".join(f"{name} {secs:.0f}" for name, secs in summary.seconds.items()),
+    )
+    out.print(table)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _serving_url(workdir: Path | None, db: str | None) -> str:
+    return db or Workdir.at(workdir).serving_url
+
+
+@app.command()
+def serve(
+    workdir: WorkdirOption = None,
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+) -> None:
+    """Start the agents' Gradio app on the serving database."""
+    from chat_ui import serve as serve_app
+
+    url = _serving_url(workdir, db)
+    out.print(f"serving {url} on http://{host}:{port}")
+    serve_app(url, host=host, port=port)
+
+
+@app.command()
+def ask(
+    text: Annotated[str, typer.Argument(help="A customer ID or a question.")],
+    workdir: WorkdirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Print the app's answer to TEXT in the terminal."""
+    from chat_ui import answer
+
+    out.print(Markdown(answer(text, _serving_url(workdir, db))))
+
+
+@app.command()
+def demo(
+    workdir: WorkdirOption = None,
+    users: Annotated[int, typer.Option(help="Users in the demo logs.")] = 300,
+    serve_app: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the app afterwards.")
+    ] = True,
+) -> None:
+    """Generate demo logs, run the pipeline on them and start the app."""
+    place = Workdir.at(workdir)
+    logs = place.root / "demo-data" / "events.jsonl.gz"
+    if not logs.exists():
+        generate(out_path=logs, users=users, overwrite=False)
+    run(input_spec=str(logs), workdir=place.root)
+    if serve_app:
+        serve(workdir=place.root)

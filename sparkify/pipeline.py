@@ -1,0 +1,214 @@
+"""The whole run: ingest, dbt build, quality gate, train, score, publish.
+
+All steps share one process and one SparkSession: the embedded Derby
+metastore admits one process at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from sparkify.config import Workdir
+from sparkify.ingest import IngestResult, ingest, resolve_inputs
+from sparkify.serving import CHURN_SCORES, publish
+from sparkify.transform import PROJECT_DIR, DbtOutcome, dbt_build
+
+__all__ = ["STEPS", "RunSummary", "run_pipeline"]
+
+log = logging.getLogger(__name__)
+
+STEPS = (
+    "ingest",
+    "dbt build",
+    "quality",
+    "train",
+    "score",
+    "publish",
+)
+SUITES_DIR = PROJECT_DIR / "expectations"
+_ACTIVITY = {
+    "count_sessions": "sessions",
+    "count_songs": "songs",
+    "listening_seconds": "listening_minutes",
+    "count_thumbs_up": "thumbs_up",
+    "count_thumbs_down": "thumbs_down",
+    "count_adverts": "adverts",
+    "count_errors": "errors",
+}
+
+
+@dataclass
+class RunSummary:
+    """What a run read, built and published; printed at the end of a run."""
+
+    workdir: Path
+    ingest: IngestResult | None = None
+    dbt: DbtOutcome | None = None
+    customers: int = 0
+    cancelled: int = 0
+    active: int = 0
+    scored: int = 0
+    as_of: str | None = None
+    model_version: str | None = None
+    model_status: str = ""
+    holdout: dict[str, object] | None = None
+    quality_warnings: list[str] = field(default_factory=list)
+    data_docs: Path | None = None
+    serving_url: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_pipeline(
+    input_spec: str,
+    workdir: Workdir,
+    *,
+    spark: SparkSession | None = None,
+    master: str | None = None,
+    min_positives: int = 5,
+    on_step: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Run every step on the logs named by ``input_spec``.
+
+    Raises ``IngestError``, ``TransformError`` or ``QualityGateError`` with a
+    message meant for the person running it; nothing reaches the serving
+    database unless every critical check passed.
+    """
+    from ml import NotTrained, load_champion, score_active_customers, train
+    from sparkify.quality import enforce, validate_table
+    from sparkify.spark import spark_session
+
+    files = resolve_inputs(input_spec)
+    summary = RunSummary(workdir=workdir.root, serving_url=workdir.serving_url)
+    clock = _StepClock(summary, on_step)
+    spark = spark or spark_session(workdir, master)
+
+    with clock("ingest"):
+        summary.ingest = ingest(spark, files, workdir)
+
+    with clock("dbt build"):
+        summary.dbt = dbt_build(workdir)
+
+    with clock("quality"):
+        report = validate_table(
+            spark.table("analytics.customer_features"),
+            SUITES_DIR / "customer_features.yml",
+            workdir,
+        )
+        summary.data_docs = report.data_docs_index
+        summary.quality_warnings = [str(w) for w in report.warnings]
+        enforce(report)
+
+    with clock("train"):
+        trained = train(spark, workdir, min_positives=min_positives)
+        if isinstance(trained, NotTrained):
+            model = load_champion(workdir)
+            summary.model_status = f"No new model was trained: {trained.reason}." + (
+                f" Scores come from the previous model {model.version}."
+                if model
+                else " No earlier model exists, so customers are not scored."
+            )
+            log.warning(summary.model_status)
+        else:
+            model = trained
+            summary.model_status = f"Model {model.version} trained on this data."
+            summary.holdout = asdict(model.holdout) if model.holdout else None
+
+    with clock("score"):
+        scores = (
+            score_active_customers(spark, model)
+            if model
+            else pd.DataFrame(columns=[c.name for c in CHURN_SCORES.columns])
+        )
+        summary.model_version = model.version if model else None
+        summary.scored = len(scores)
+
+    with clock("publish"):
+        customers = _serving_customers(spark)
+        summary.customers = len(customers)
+        summary.cancelled = int(customers["is_cancelled"].sum())
+        summary.active = summary.customers - summary.cancelled
+        summary.as_of = str(customers["as_of"].iloc[0]) if len(customers) else None
+        publish(workdir.serving_url, customers, scores, _facts(summary, model))
+    return summary
+
+
+class _StepClock:
+    """Times each step into the summary and tells ``on_step`` it started."""
+
+    def __init__(self, summary: RunSummary, on_step: Callable[[str], None] | None):
+        self.summary = summary
+        self.on_step = on_step or (lambda name: None)
+        self.name = ""
+        self.started = 0.0
+
+    def __call__(self, name: str) -> _StepClock:
+        self.name = name
+        return self
+
+    def __enter__(self) -> None:
+        self.on_step(self.name)
+        log.info("step %s: started", self.name)
+        self.started = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        seconds = time.monotonic() - self.started
+        self.summary.seconds[self.name] = round(seconds, 1)
+        log.info(
+            "step %s: %s after %.1fs",
+            self.name,
+            "failed" if exc[0] else "done",
+            seconds,
+        )
+
+
+def _serving_customers(spark: SparkSession) -> pd.DataFrame:
+    """``analytics.customer_profiles`` in the shape of the ``customers`` table."""
+    profiles = spark.table("analytics.customer_profiles").toPandas()
+    frame = profiles.rename(
+        columns={
+            f"{measure}_{window}": f"{name}_{window}"
+            for measure, name in _ACTIVITY.items()
+            for window in ("7d", "28d", "prev_28d")
+        }
+    )
+    for window in ("7d", "28d", "prev_28d"):
+        column = f"listening_minutes_{window}"
+        frame[column] = (frame[column].astype(float) / 60).round(1)
+    for column in ("registered_at", "first_event_at", "last_active_at", "cancelled_at"):
+        frame[column] = frame[column].map(_iso)
+    frame["is_cancelled"] = frame["is_cancelled"].astype(bool)
+    frame["as_of"] = frame["as_of_date"].astype(str)
+    return frame
+
+
+def _iso(value: object) -> str | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _facts(summary: RunSummary, model: object) -> dict[str, str]:
+    facts = {
+        "as_of": summary.as_of or "",
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "model_status": summary.model_status,
+        "model_version": summary.model_version or "",
+        "data_docs": str(summary.data_docs or ""),
+        "events_read": str(summary.ingest.lines_read if summary.ingest else 0),
+        "events_rejected": str(summary.ingest.rejected if summary.ingest else 0),
+    }
+    if model is not None:
+        facts["horizon_days"] = str(model.horizon_days)
+        facts["holdout_metrics"] = json.dumps(
+            asdict(model.holdout) if model.holdout else None
+        )
+    return facts

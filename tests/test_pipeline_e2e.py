@@ -1,0 +1,178 @@
+"""The whole chain, as a user runs it: ``sparkify generate``, ``run``, ``ask``.
+
+Each run is a subprocess with its own workdir, so each has its own Spark
+driver and metastore, exactly as on a user's machine.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from chat_ui import answer
+from tests.shared_data import EVENTSIM_SMALL, UDACITY, shared_data
+
+pytestmark = pytest.mark.slow
+
+
+def sparkify(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sparkify", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _succeeded(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def _tables(workdir: Path) -> dict[str, pd.DataFrame]:
+    engine = sa.create_engine(f"sqlite:///{workdir / 'serving.db'}")
+    with engine.connect() as connection:
+        return {
+            name: pd.read_sql_table(name, connection)
+            for name in ("customers", "churn_scores", "metadata")
+        }
+
+
+def _user_ids(path: Path, opener=open) -> set[str]:
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return {json.loads(line)["userId"] for line in handle} - {""}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> tuple[Path, Path, str]:
+    workdir = tmp_path_factory.mktemp("generated-run")
+    logs = workdir / "logs"
+    _succeeded(
+        sparkify(
+            "generate", "--out", str(logs / "events.jsonl"),
+            "--users", "150", "--days", "56", "--seed", "3",
+        )
+    )  # fmt: skip
+    (logs / "bad.jsonl").write_text(
+        '{"ts": 1538352139000, "userId": "1"\n'
+        "\n"
+        '{"ts":"soon","userId":"","sessionId":1,"page":"Home","auth":"Guest",'
+        '"level":"free"}',
+        encoding="utf-8",
+    )
+    stdout = _succeeded(
+        sparkify("run", "--input", str(logs), "--workdir", str(workdir))
+    )
+    return workdir, logs, stdout
+
+
+def test_run_on_generated_logs_scores_every_active_customer(generated):
+    workdir, logs, stdout = generated
+    tables = _tables(workdir)
+    customers, scores = tables["customers"], tables["churn_scores"]
+    active = customers.loc[~customers["is_cancelled"], "customer_id"]
+
+    assert set(customers["customer_id"]) == _user_ids(logs / "events.jsonl")
+    assert customers["is_cancelled"].sum() > 0
+    assert sorted(scores["customer_id"]) == sorted(active)
+    assert scores["churn_probability"].between(0, 1).all()
+    assert set(scores["risk_band"]) <= {"low", "medium", "high"}
+    holdout = json.loads(
+        tables["metadata"].set_index("key").at["holdout_metrics", "value"]
+    )
+    assert holdout["positives"] > 0 and holdout["roc_auc"] is not None
+    assert "ROC-AUC" in stdout and "PR-AUC" in stdout and "F1" in stdout
+
+
+def test_rejected_lines_are_counted_and_kept(generated):
+    workdir, logs, stdout = generated
+    facts = _tables(workdir)["metadata"].set_index("key")["value"]
+    events = len((logs / "events.jsonl").read_text(encoding="utf-8").split("\n"))
+
+    assert int(facts["events_read"]) == events + 3
+    assert int(facts["events_rejected"]) == 3
+    kept = [
+        json.loads(line)
+        for path in (workdir / "reports" / "rejects").glob("*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert sorted((Path(r["source_file"]).name, r["line_number"]) for r in kept) == [
+        ("bad.jsonl", 1), ("bad.jsonl", 2), ("bad.jsonl", 3)
+    ]  # fmt: skip
+    assert "events rejected" in stdout and "3" in stdout
+
+
+def test_data_docs_are_written(generated):
+    workdir, _, stdout = generated
+    index = workdir / "reports" / "data_docs" / "index.html"
+    assert index.exists() and "customer_features" in index.read_text(encoding="utf-8")
+    assert str(index) in stdout.replace("\n", "")
+
+
+def test_chat_answer_matches_the_serving_database(generated):
+    workdir, _, _ = generated
+    tables = _tables(workdir)
+    scores = tables["churn_scores"].sort_values("churn_probability").iloc[-1]
+    customers = tables["customers"].set_index("customer_id")
+    customer = customers.loc[scores.customer_id]
+    cancelled = customers[customers["is_cancelled"]].iloc[0]
+    url = f"sqlite:///{workdir / 'serving.db'}"
+
+    card = answer(f"customer {scores.customer_id} is asking about ads", url)
+    gone = answer(cancelled.name, url)
+
+    assert customer.first_name in card and customer.last_name in card
+    assert f"{scores.churn_probability:.1%}" in card
+    assert f"({scores.risk_band})" in card
+    assert f"| {customer.songs_7d:,} |" in card
+    assert "Cancelled" in gone and cancelled.cancelled_at[:10] in gone
+    assert "Churn risk" not in gone
+
+
+def test_ask_prints_the_same_answer_in_a_terminal(generated):
+    workdir, _, _ = generated
+    customer = _tables(workdir)["customers"].iloc[0]
+
+    stdout = _succeeded(
+        sparkify("ask", f"customer {customer.customer_id}", "--workdir", str(workdir))
+    )
+
+    assert customer.last_name in stdout
+
+
+def test_run_completes_on_eventsim_small(tmp_path):
+    logs = shared_data(EVENTSIM_SMALL)
+
+    stdout = _succeeded(
+        sparkify("run", "--input", str(logs), "--workdir", str(tmp_path))
+    )
+
+    customers = _tables(tmp_path)["customers"]
+
+    assert set(customers["customer_id"]) == _user_ids(logs, gzip.open)
+    assert customers["is_cancelled"].sum() == 30
+    assert "262,958" in stdout
+
+
+def test_logs_without_cancellations_say_no_model_can_be_trained(tmp_path):
+    logs = shared_data(UDACITY)
+
+    stdout = _succeeded(
+        sparkify("run", "--input", str(logs), "--workdir", str(tmp_path))
+    )
+
+    tables = _tables(tmp_path)
+    customer = tables["customers"].iloc[0]
+    assert "No new model was trained: only 0 churner(s)" in " ".join(stdout.split())
+    assert tables["churn_scores"].empty
+    reply = answer(customer.customer_id, f"sqlite:///{tmp_path / 'serving.db'}")
+    assert "No churn model has scored this customer yet" in reply
