@@ -64,6 +64,7 @@ XGB_PARAMS: dict[str, object] = {
     "colsample_bytree": 0.8,
     "min_child_weight": 2.0,
     "reg_lambda": 1.0,
+    "verbosity": 0,
 }
 
 
@@ -103,6 +104,7 @@ class ChurnModel:
     train_positives: int
     horizon_days: int
     holdout: HoldoutMetrics | None
+    holdout_note: str = ""
     params: dict[str, object] = field(default_factory=dict)
 
     def load(self) -> SparkXGBClassifierModel:
@@ -185,7 +187,7 @@ def train(
             "(more days of logs, or logs with cancellations, would give more)"
         )
 
-    holdout = _evaluate_on_holdout(
+    holdout, holdout_note = _evaluate_on_holdout(
         labelled, names, counts, horizon_days, min_positives, seed
     )
 
@@ -204,6 +206,7 @@ def train(
         train_positives=total_positives,
         horizon_days=horizon_days,
         holdout=holdout,
+        holdout_note=holdout_note,
         params=dict(XGB_PARAMS, seed=seed),
     )
     (path / "model.json").write_text(model.to_json())
@@ -212,7 +215,7 @@ def train(
         "trained churn model %s in %.1fs: holdout %s",
         version,
         time.monotonic() - started,
-        "not evaluated" if holdout is None else asdict(holdout),
+        holdout_note or asdict(holdout),
     )
     return model
 
@@ -255,7 +258,8 @@ def _evaluate_on_holdout(
     horizon_days: int,
     min_positives: int,
     seed: int,
-) -> HoldoutMetrics | None:
+) -> tuple[HoldoutMetrics | None, str]:
+    """Metrics on the latest labelled cutoff, or why there are none."""
     holdout_cutoff = max(counts)
     known_by_then = [
         cutoff
@@ -265,13 +269,13 @@ def _evaluate_on_holdout(
     ]
     train_positives = sum(counts[c][1] for c in known_by_then)
     if train_positives < min_positives or counts[holdout_cutoff][1] == 0:
-        log.warning(
-            "no holdout evaluation: %d churner(s) in cutoffs before %s, %d in it",
-            train_positives,
-            holdout_cutoff,
-            counts[holdout_cutoff][1],
+        note = (
+            f"not evaluated: {train_positives} churner(s) known before the "
+            f"holdout cutoff {holdout_cutoff} (at least {min_positives} needed) "
+            f"and {counts[holdout_cutoff][1]} in it (at least 1 needed)"
         )
-        return None
+        log.warning("holdout %s", note)
+        return None, note
 
     cutoff = F.col("cutoff_date").cast("string")
     train_rows = labelled.where(cutoff.isin(known_by_then))
@@ -281,12 +285,13 @@ def _evaluate_on_holdout(
     frame = scored.toPandas()
 
     base_rate = train_rows.agg(F.avg("label")).first()[0]
-    return holdout_metrics(
+    metrics = holdout_metrics(
         holdout_cutoff,
         frame["label"].to_numpy(),
         frame["probability"].to_numpy(),
         base_rate,
     )
+    return metrics, ""
 
 
 def holdout_metrics(

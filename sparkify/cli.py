@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -32,9 +33,8 @@ WorkdirOption = Annotated[
     typer.Option(
         "--workdir",
         envvar=WORKDIR_ENV,
-        help="Where the warehouse, metastore, reports, model and serving "
-        "database go [default: ./work].",
-        show_default=False,
+        help="Where the warehouse, metastore, reports, model and serving database go.",
+        show_default="./work",
     ),
 ]
 DbOption = Annotated[
@@ -42,9 +42,8 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         envvar="SPARKIFY_SERVING_URL",
-        help="SQLAlchemy URL of the serving database "
-        "[default: sqlite:///WORKDIR/serving.db].",
-        show_default=False,
+        help="SQLAlchemy URL of the serving database.",
+        show_default="sqlite:///WORKDIR/serving.db",
     ),
 ]
 
@@ -128,14 +127,16 @@ def run(
         str | None,
         typer.Option(
             envvar="SPARKIFY_SPARK_MASTER",
-            help="Spark master URL [default: local[*]].",
-            show_default=False,
+            help="Spark master URL.",
+            show_default="local[*]",
         ),
     ] = None,
     min_churners: Annotated[
         int, typer.Option(help="Fewest churners needed to train a model.")
     ] = 5,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
+    ] = False,
 ) -> None:
     """Ingest logs, build features with dbt, check them, train, score, publish."""
     from sparkify.pipeline import STEPS, run_pipeline
@@ -173,7 +174,8 @@ def _explain(exc: Exception, log_path: Path) -> str:
     from sparkify.quality import QualityGateError
     from sparkify.transform import TransformError
 
-    log.error("run failed", exc_info=exc)
+    # INFO: the traceback goes to the log file, the terminal gets a sentence.
+    log.info("run failed", exc_info=exc)
     if isinstance(exc, IngestError | TransformError | QualityGateError | ValueError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}\n(full traceback in {log_path})"
@@ -184,34 +186,25 @@ def _print_summary(summary: object, log_path: Path) -> None:
     table = Table(title="sparkify run", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row(
-        "files",
-        f"{len(ingest.new_files)} new, {len(ingest.skipped_files)} already ingested"
-        + (
-            f", {len(ingest.changed_files)} changed (not ingested)"
-            if ingest.changed_files
-            else ""
-        ),
-    )
+    files = f"{len(ingest.new_files)} new, {len(ingest.skipped_files)} already ingested"
+    if ingest.changed_files:
+        files += f", {len(ingest.changed_files)} changed since (not ingested)"
+    table.add_row("files", files)
     table.add_row("events read", f"{ingest.lines_read:,}")
     table.add_row("events accepted", f"{ingest.accepted:,}")
     rejected = f"{ingest.rejected:,}"
     if ingest.rejected:
-        reasons = ", ".join(
-            f"{count:,} {reason}"
-            for reason, count in sorted(
-                ingest.rejects_by_reason.items(), key=lambda item: -item[1]
-            )[:3]
-        )
-        rejected += (
-            f" ({reasons}; all in {ingest.rejects_path} and raw.rejected_events)"
-        )
+        top = sorted(ingest.rejects_by_reason.items(), key=lambda item: -item[1])
+        rejected += " (" + "; ".join(f"{n:,} {reason}" for reason, n in top[:3]) + ")"
     table.add_row("events rejected", rejected)
     table.add_row(
         "customers",
         f"{summary.customers:,} ({summary.active:,} active, "
         f"{summary.cancelled:,} cancelled) as of {summary.as_of}",
     )
+    table.add_row("quality", summary.quality)
+    for warning in summary.quality_warnings:
+        table.add_row("quality warning", warning)
     table.add_row("model", summary.model_status)
     holdout = summary.holdout
     if holdout:
@@ -222,17 +215,24 @@ def _print_summary(summary: object, log_path: Path) -> None:
             f"PR-AUC {_num(holdout['pr_auc'])} (base rate "
             f"{holdout['base_rate']:.3f}), churn-class F1 {holdout['f1']:.3f}",
         )
+    elif summary.holdout_note:
+        table.add_row("holdout", summary.holdout_note)
     table.add_row("scored", f"{summary.scored:,} active customers")
-    if summary.quality_warnings:
-        table.add_row("quality warnings", "\n".join(summary.quality_warnings))
-    table.add_row("data docs", str(summary.data_docs))
-    table.add_row("serving database", summary.serving_url)
-    table.add_row("log", str(log_path))
     table.add_row(
         "seconds",
         ", ".join(f"{name} {secs:.0f}" for name, secs in summary.seconds.items()),
     )
     out.print(table)
+    # Paths on lines of their own, never wrapped, so they can be copied.
+    paths = {
+        "data docs": summary.data_docs,
+        "serving database": summary.serving_url,
+        "rejected lines": ingest.rejects_path,
+        "log": log_path,
+    }
+    for label, path in paths.items():
+        if path:
+            out.print(f"{label}: {path}", soft_wrap=True, highlight=False)
 
 
 def _num(value: float | None) -> str:
@@ -283,6 +283,11 @@ def demo(
     logs = place.root / "demo-data" / "events.jsonl.gz"
     if not logs.exists():
         generate(out_path=logs, users=users, overwrite=False)
-    run(input_spec=str(logs), workdir=place.root)
+    # The run gets a process of its own, so its Spark JVM is gone before the
+    # app, which needs none, starts.
+    pipeline = [sys.executable, "-m", "sparkify", "run", "--input", str(logs)]
+    finished = subprocess.run([*pipeline, "--workdir", str(place.root)], check=False)
+    if finished.returncode:
+        raise typer.Exit(finished.returncode)
     if serve_app:
         serve(workdir=place.root)

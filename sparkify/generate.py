@@ -7,10 +7,11 @@ whole file, and no newline after the last line. Each user is simulated on
 its own random stream and the per-user streams are merged in time order, so
 memory stays small however long the window is.
 
-About ``churn_rate`` of the users cancel inside the window. In the one to
-three weeks before cancelling they fade (fewer and shorter sessions) and get
-frustrated (more Thumbs Down, Roll Advert, Error, Help, Downgrade and
-Settings). Some users who stay also go quiet, so the signal is not perfect.
+About ``churn_rate`` of the users cancel inside the window. In the three to
+six weeks before cancelling they fade (fewer and shorter sessions) and get
+more and more frustrated (more Thumbs Down, Roll Advert, Error, Help,
+Downgrade and Settings), so the signs show before a two-week horizon starts.
+Some users who stay also go quiet, so the signal is not perfect.
 The hidden truth is written next to the events as ``<stem>.ground_truth.csv``.
 """
 
@@ -138,7 +139,9 @@ _GUEST_VISITS_PER_USER_DAY = 0.00035
 # Free users start fewer sessions than paying ones.
 _LEVEL_ACTIVITY = {"free": 0.55, "paid": 1.0}
 # Share of non-churners who go quiet at some point in the window.
-_QUIET_SHARE = 0.15
+_QUIET_SHARE = 0.10
+# Frustration of a churner at the end of the fade; it grows with the fade.
+_CHURNER_FRUSTRATION = 2.0
 
 _FIRST_NAMES_M = (
     "Aiden", "Benjamin", "Brayden", "Carlos", "Colin", "Daniel", "Diego",
@@ -495,14 +498,17 @@ class _Plan:
     user_agent: str
     user_id: str = ""
 
-    def fade(self, t: int) -> float:
-        """How far the user has faded at ``t``: 0 (normal) to ``fade_strength``."""
+    def progress(self, t: int) -> float:
+        """How far into the fade the user is at ``t``: 0 (before) to 1 (end)."""
         if self.fade_start is None or self.fade_end is None or t <= self.fade_start:
             return 0.0
         if t >= self.fade_end:
-            return self.fade_strength
-        span = self.fade_end - self.fade_start
-        return self.fade_strength * (t - self.fade_start) / span
+            return 1.0
+        return (t - self.fade_start) / (self.fade_end - self.fade_start)
+
+    def fade(self, t: int) -> float:
+        """How far the user has faded at ``t``: 0 (normal) to ``fade_strength``."""
+        return self.fade_strength * self.progress(t)
 
     def profile(self) -> str:
         """The user fields of a line, from ``location`` to ``gender``."""
@@ -563,14 +569,14 @@ def _plan_users(
             if earliest < latest:
                 churn_at = rng.randrange(earliest, latest)
                 fade_end = churn_at
-                fade_start = churn_at - int(rng.uniform(7, 21) * _DAY)
+                fade_start = churn_at - int(rng.uniform(21, 42) * _DAY)
                 fade_strength = rng.uniform(0.35, 1.0)
-                frustration = 1.0
+                frustration = _CHURNER_FRUSTRATION
         if churn_at is None and rng.random() < _QUIET_SHARE:
             fade_end = rng.randrange(window_start, window_end)
             fade_start = fade_end - int(rng.uniform(7, 21) * _DAY)
             fade_strength = rng.uniform(0.4, 0.9)
-            frustration = 0.5 if rng.random() < 0.4 else 0.0
+            frustration = 0.6 if rng.random() < 0.3 else 0.0
 
         gender = "M" if rng.random() < 0.55 else "F"
         first_name = rng.choice(_FIRST_NAMES_M if gender == "M" else _FIRST_NAMES_F)
@@ -899,7 +905,7 @@ class _UserSim:
             t += rng.randint(1, 60)
 
         fade = plan.fade(start)
-        frustration = fade * plan.frustration
+        frustration = plan.progress(start) * plan.frustration
         if final:
             songs = rng.randint(1, 8)
         else:

@@ -69,7 +69,7 @@ _REQUIRED = ("ts", "userId", "sessionId", "page", "auth", "level")
 _MILLIS = ("ts", "registration")
 _KEEP_CHARS = 10_000
 _MALFORMED = "malformed"
-_LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz", ".txt")
+_LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
 
 
 class IngestError(ValueError):
@@ -96,7 +96,7 @@ def resolve_inputs(spec: str | os.PathLike[str]) -> list[Path]:
     """The log files named by ``spec``: a file, a directory or a glob.
 
     A directory yields every non-hidden file below it whose name ends in one
-    of .json, .jsonl, .ndjson, .log, .txt or .gz.
+    of .json, .jsonl, .ndjson or .gz.
     """
     text = str(spec)
     path = Path(text).expanduser()

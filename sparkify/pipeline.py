@@ -61,6 +61,8 @@ class RunSummary:
     model_version: str | None = None
     model_status: str = ""
     holdout: dict[str, object] | None = None
+    holdout_note: str = ""
+    quality: str = ""
     quality_warnings: list[str] = field(default_factory=list)
     data_docs: Path | None = None
     serving_url: str = ""
@@ -104,7 +106,15 @@ def run_pipeline(
             workdir,
         )
         summary.data_docs = report.data_docs_index
-        summary.quality_warnings = [str(w) for w in report.warnings]
+        summary.quality_warnings = [
+            f"{w.expectation}: {w.observed}" for w in report.warnings
+        ]
+        passed = sum(outcome.success for outcome in report.outcomes)
+        summary.quality = (
+            f"{passed} of {len(report.outcomes)} expectations passed on "
+            f"{report.table} ({len(report.critical_failures)} critical failed, "
+            f"{len(report.warnings)} warnings)"
+        )
         enforce(report)
 
     with clock("train"):
@@ -121,6 +131,7 @@ def run_pipeline(
             model = trained
             summary.model_status = f"Model {model.version} trained on this data."
             summary.holdout = asdict(model.holdout) if model.holdout else None
+            summary.holdout_note = model.holdout_note
 
     with clock("score"):
         scores = (
