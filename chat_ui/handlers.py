@@ -187,9 +187,16 @@ def _first_customer(
 
 
 def _example_ids(connection: sa.Connection) -> list[str]:
+    # Active customers first, those with a score before the rest: an example
+    # should show everything a card can hold.
+    scored = sa.exists().where(CHURN_SCORES.c.customer_id == CUSTOMERS.c.customer_id)
     query = (
         sa.select(CUSTOMERS.c.customer_id)
-        .order_by(CUSTOMERS.c.customer_id)
+        .order_by(
+            CUSTOMERS.c.is_cancelled,
+            sa.case((scored, 0), else_=1),
+            CUSTOMERS.c.customer_id,
+        )
         .limit(_EXAMPLE_COUNT)
     )
     return list(connection.execute(query).scalars())

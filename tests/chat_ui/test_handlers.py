@@ -97,7 +97,7 @@ def test_answer_for_an_unknown_id_says_not_found_and_offers_real_ids(serving_url
 
     assert "`555` was not found" in reply
     assert "`100012`" in reply and "`1042`" in reply and "`39`" in reply
-    assert '"customer 100012 is asking about ads"' in reply
+    assert '"customer 39 is asking about ads"' in reply
 
 
 @pytest.mark.parametrize("message", ["hello", "help", "what can you do?", ""])
@@ -172,9 +172,10 @@ def test_as_of_line_and_examples_come_from_the_database(serving_url):
     assert as_of_line(serving_url) == (
         "Customer data as of **2018-12-01** · churn model `xgb-7`."
     )
+    # Scored active customers first, cancelled ones last.
     assert example_messages(serving_url) == [
-        "100012",
-        "customer 1042 is asking about ads",
+        "39",
+        "customer 100012 is asking about ads",
         "What can you do?",
     ]
 
