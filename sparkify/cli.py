@@ -69,7 +69,7 @@ def _setup_logging(workdir: Workdir, verbose: bool = False) -> Path:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -88,6 +88,15 @@ def generate(
         float, typer.Option(help="Share of users who cancel in the window.")
     ] = 0.22,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    compare_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            help="A real log file to compare the generated logs with "
+            "(prints the realism report).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write deterministic demo event logs in the Sparkify format."""
     from sparkify.generate import GenerateError
@@ -110,6 +119,27 @@ def generate(
         f"({summary.churners:,} cancel) to {summary.path} in {summary.seconds:.1f}s; "
         f"ground truth in {summary.ground_truth_path}"
     )
+    if compare_with is not None:
+        compare(summary.path, compare_with)
+
+
+@app.command()
+def compare(
+    generated: Annotated[Path, typer.Argument(help="Generated log file.")],
+    real: Annotated[Path, typer.Argument(help="Real log file to compare with.")],
+    tolerance: Annotated[
+        float, typer.Option(help="Largest relative difference called ok.")
+    ] = 0.2,
+) -> None:
+    """Print the realism report: generated logs next to real ones."""
+    from sparkify.realism import RealismError
+    from sparkify.realism import compare as run_compare
+
+    try:
+        report = run_compare(generated, real, tolerance=tolerance)
+    except RealismError as exc:
+        raise _fail(str(exc)) from None
+    out.print(report.to_text(), highlight=False, soft_wrap=True)
 
 
 @app.command()
