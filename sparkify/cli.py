@@ -76,9 +76,21 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 @app.command()
 def generate(
     out_path: Annotated[
-        Path, typer.Option("--out", help="Events file to write (.jsonl or .jsonl.gz).")
+        Path,
+        typer.Option(
+            "--out",
+            help="Events file to write (.jsonl, or .jsonl.gz for gzip); with "
+            "--shards, the shard number goes before the extension.",
+        ),
     ] = Path("demo-data/events.jsonl.gz"),
-    users: Annotated[int, typer.Option(help="Users at the start.")] = 300,
+    users: Annotated[
+        int | None,
+        typer.Option(help="Users in the logs [default: 300, or what --size needs]."),
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(help="Target size of the logs before gzip, e.g. 1GB or 12GB."),
+    ] = None,
     days: Annotated[int, typer.Option(help="Days of activity.")] = 60,
     start: Annotated[
         dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")
@@ -87,37 +99,51 @@ def generate(
     churn_rate: Annotated[
         float, typer.Option(help="Share of users who cancel in the window.")
     ] = 0.22,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    shards: Annotated[int, typer.Option(help="Number of files to write.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes to generate with [default: all cores]."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
     compare_with: Annotated[
         Path | None,
         typer.Option(
             "--compare",
             help="A real log file to compare the generated logs with "
-            "(prints the realism report).",
+            "(prints the realism report; one output file only).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Write deterministic demo event logs in the Sparkify format."""
+    """Write deterministic event logs in the Sparkify format."""
     from sparkify.generate import GenerateError
     from sparkify.generate import generate as run_generate
 
+    if compare_with is not None and shards != 1:
+        raise _fail("--compare needs a single output file; leave out --shards")
     try:
         summary = run_generate(
             out_path,
             users=users,
+            size=size,
             days=days,
             start=start.date(),
             seed=seed,
             churn_rate=churn_rate,
+            shards=shards,
+            workers=workers,
             overwrite=overwrite,
         )
     except GenerateError as exc:
         raise _fail(str(exc)) from None
+    rate = summary.bytes / 1e6 / summary.seconds if summary.seconds else 0.0
     out.print(
         f"wrote {summary.events:,} events of {summary.users:,} users "
-        f"({summary.churners:,} cancel) to {summary.path} in {summary.seconds:.1f}s; "
-        f"ground truth in {summary.ground_truth_path}"
+        f"({summary.churners:,} cancel), {summary.bytes / 1e9:.2f} GB before "
+        f"compression, to {summary.path} in {summary.seconds:.1f}s "
+        f"({rate:.0f} MB/s); ground truth in {summary.ground_truth_path}",
+        soft_wrap=True,
+        highlight=False,
     )
     if compare_with is not None:
         compare(summary.path, compare_with)
@@ -312,7 +338,7 @@ def demo(
     place = Workdir.at(workdir)
     logs = place.root / "demo-data" / "events.jsonl.gz"
     if not logs.exists():
-        generate(out_path=logs, users=users, overwrite=False)
+        generate(out_path=logs, users=users)
     # The run gets a process of its own, so its Spark JVM is gone before the
     # app, which needs none, starts.
     pipeline = [sys.executable, "-m", "sparkify", "run", "--input", str(logs)]

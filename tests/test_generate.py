@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sparkify.generate import GenerateError, GenerateSummary, generate
+from sparkify.generate import GenerateError, GenerateSummary, _parse_size, generate
 
 KEY_ORDER = [
     "ts",
@@ -384,3 +384,157 @@ def test_existing_output_needs_overwrite(tmp_path: Path) -> None:
         "ev.ground_truth.csv",
         "ev.jsonl",
     ]
+
+
+def read_all_lines(paths: tuple[Path, ...]) -> list[str]:
+    return [line for path in paths for line in read_lines(path)]
+
+
+def test_shards_hold_the_same_lines_as_one_file(tmp_path: Path) -> None:
+    one = generate(tmp_path / "one" / "ev.jsonl.gz", users=90, days=21, seed=5)
+    three = generate(
+        tmp_path / "three" / "ev.jsonl.gz", users=90, days=21, seed=5, shards=3
+    )
+
+    assert Counter(read_all_lines(three.paths)) == Counter(read_lines(one.path))
+    assert three.ground_truth_path.read_bytes() == one.ground_truth_path.read_bytes()
+    assert (three.events, three.users, three.churners) == (
+        one.events,
+        one.users,
+        one.churners,
+    )
+
+
+def test_shards_are_numbered_files_each_in_time_order(tmp_path: Path) -> None:
+    summary = generate(tmp_path / "ev.jsonl.gz", users=40, days=14, seed=2, shards=3)
+
+    assert [path.name for path in summary.paths] == [
+        "ev-00000-of-00003.jsonl.gz",
+        "ev-00001-of-00003.jsonl.gz",
+        "ev-00002-of-00003.jsonl.gz",
+    ]
+    assert summary.path == tmp_path / "ev-*-of-00003.jsonl.gz"
+    assert sorted(tmp_path.glob(summary.path.name)) == list(summary.paths)
+    assert summary.ground_truth_path == tmp_path / "ev.ground_truth.csv"
+    users_per_shard = []
+    for path in summary.paths:
+        events = [json.loads(line) for line in read_lines(path)]
+        stamps = [event["ts"] for event in events]
+        assert stamps == sorted(stamps)
+        users_per_shard.append({e["userId"] for e in events if e["userId"]})
+    assert sum(map(len, users_per_shard)) == len(set().union(*users_per_shard)) == 40
+
+
+def test_session_ids_follow_session_start_times_across_shards(
+    tmp_path: Path,
+) -> None:
+    summary = generate(tmp_path / "ev.jsonl", users=60, days=21, seed=9, shards=4)
+    starts: dict[int, int] = {}
+    for line in read_all_lines(summary.paths):
+        event = json.loads(line)
+        session_id = event["sessionId"]
+        starts[session_id] = min(starts.get(session_id, event["ts"]), event["ts"])
+
+    assert sorted(starts) == list(range(1, len(starts) + 1))
+    in_id_order = [starts[session_id] for session_id in sorted(starts)]
+    assert in_id_order == sorted(in_id_order)
+
+
+def test_two_workers_write_the_same_bytes_as_one(tmp_path: Path) -> None:
+    one = generate(tmp_path / "one.jsonl.gz", users=80, days=21, seed=4, workers=1)
+    two = generate(tmp_path / "two.jsonl.gz", users=80, days=21, seed=4, workers=2)
+
+    assert two.workers == 2
+    assert two.path.read_bytes() == one.path.read_bytes()
+    assert two.ground_truth_path.read_bytes() == one.ground_truth_path.read_bytes()
+
+
+def test_two_workers_write_the_same_shards_as_one(tmp_path: Path) -> None:
+    one = generate(tmp_path / "a" / "ev.jsonl", users=50, days=14, shards=3, workers=1)
+    two = generate(tmp_path / "b" / "ev.jsonl", users=50, days=14, shards=3, workers=2)
+
+    assert [p.read_bytes() for p in two.paths] == [p.read_bytes() for p in one.paths]
+
+
+def test_size_target_is_met_within_15_percent(tmp_path: Path) -> None:
+    summary = generate(tmp_path / "ev.jsonl", size="20MB", days=30, seed=3)
+
+    assert summary.path.stat().st_size == summary.bytes
+    assert abs(summary.bytes / 20e6 - 1) <= 0.15
+    assert summary.users == len(read_truth(summary.ground_truth_path))
+
+
+def test_size_counts_bytes_before_gzip(tmp_path: Path) -> None:
+    summary = generate(tmp_path / "ev.jsonl.gz", size=5_000_000, days=14, shards=2)
+
+    assert sum(len(line.encode()) + 1 for line in read_all_lines(summary.paths)) == (
+        summary.bytes + summary.shards
+    )
+    assert abs(summary.bytes / 5e6 - 1) <= 0.15
+    assert sum(path.stat().st_size for path in summary.paths) < summary.bytes / 3
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (1234, 1234),
+        ("1234", 1234),
+        ("500MB", 500_000_000),
+        ("12GB", 12_000_000_000),
+        ("1.5 gb", 1_500_000_000),
+        ("2GiB", 2 * 2**30),
+        ("64k", 64_000),
+    ],
+)
+def test_size_reads_bytes_and_units(size: str | int, expected: int) -> None:
+    assert _parse_size(size) == expected
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"size": "12XB"}, "size: cannot read '12XB'"),
+        ({"size": "-5MB"}, "size: cannot read '-5MB'"),
+        ({"size": -5}, "size must be at least 1 byte, got -5"),
+        ({"size": 0}, "size must be at least 1 byte, got 0"),
+        ({"size": 1.5}, "size must be bytes"),
+        ({"size": "1GB", "users": 10}, "size='1GB' and users=10 were both given"),
+        ({"shards": 0}, "shards must be an integer >= 1, got 0"),
+        ({"shards": 2.0}, "shards must be an integer >= 1, got 2.0"),
+        ({"workers": 0}, "workers must be an integer >= 1 or None"),
+        ({"users": -3}, "users must be an integer >= 1, got -3"),
+    ],
+)
+def test_bad_size_shards_and_workers_raise_one_line_errors(
+    tmp_path: Path, arguments: dict, message: str
+) -> None:
+    with pytest.raises(GenerateError) as raised:
+        generate(tmp_path / "ev.jsonl", **arguments)
+
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_as_out_raises_generate_error(tmp_path: Path) -> None:
+    with pytest.raises(GenerateError, match="is a directory; name a file such as"):
+        generate(tmp_path, users=5, days=2, shards=2)
+
+
+def test_existing_shards_need_overwrite_and_stale_ones_are_removed(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "ev.jsonl"
+    generate(out, users=12, days=3, shards=4)
+
+    with pytest.raises(GenerateError, match="ev-00000-of-00004.jsonl' already exists"):
+        generate(out, users=12, days=3, shards=2)
+    with pytest.raises(GenerateError, match="already exists"):
+        generate(out, users=12, days=3)
+    replaced = generate(out, users=12, days=3, shards=2, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ev-00000-of-00002.jsonl",
+        "ev-00001-of-00002.jsonl",
+        "ev.ground_truth.csv",
+    ]
+    assert replaced.events == len(read_all_lines(replaced.paths))
