@@ -1167,7 +1167,7 @@ class _UserSim:
             songs = plan.songs_per_session * (1 - 0.5 * fade)
             if self.level == "free":
                 songs *= 0.7
-            songs = max(1, min(900, round(songs * rng.lognormvariate(-0.8, 1.25))))
+            songs = max(1, min(900, round(songs * rng.lognormvariate(-0.46, 1.18))))
         cumulative, pages, total = self._table(frustration)
         played = 0
         while played < songs and t < deadline:
@@ -1175,7 +1175,11 @@ class _UserSim:
             if final and t + seconds >= deadline:
                 break
             add("NextSong", _LOGGED_IN, tail)
-            t += seconds
+            # Clicks (thumbs, playlist, friends, ...) come seconds after the
+            # song starts, while it plays, as in eventsim; the next song
+            # starts when this one ends.
+            song_end = t + seconds
+            t += _click_gap(rng)
             played += 1
             while True:
                 draw = rng.random()
@@ -1183,7 +1187,7 @@ class _UserSim:
                     break
                 page = pages[bisect.bisect_right(cumulative, draw)]
                 add(page, _LOGGED_IN)
-                t += rng.randint(1, 30)
+                t += _click_gap(rng)
                 if page == "Logout":
                     self.logged_in = False
                     logged_out_pages()
@@ -1211,6 +1215,7 @@ class _UserSim:
                 elif page == "Settings" and rng.random() < _SAVE_SETTINGS:
                     add("Save Settings", _LOGGED_IN)
                     t += rng.randint(1, 30)
+            t = max(t, song_end)
             if len(events) >= 32:
                 yield from events
                 events.clear()
@@ -1223,6 +1228,11 @@ class _UserSim:
             add("Cancellation Confirmation", _CANCELLED)
         self.end = t
         yield from events
+
+
+def _click_gap(rng: random.Random) -> int:
+    """Seconds before a click while a song plays: mostly 0 to 5, never over 10."""
+    return min(10, int(rng.expovariate(1 / 3.5)))
 
 
 def _guest_events(

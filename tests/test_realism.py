@@ -237,6 +237,15 @@ def test_compare_generated_log_reports_every_figure(generated_log: Path) -> None
     assert text.splitlines()[-1].endswith("figures within 20%")
 
 
+def test_generated_log_sits_within_20_percent_of_eventsim_small(
+    generated_log: Path,
+) -> None:
+    report = compare(generated_log, shared_data(EVENTSIM_SMALL))
+
+    off = [figure for figure in report.figures if not figure.ok]
+    assert report.ok, "\n".join(map(str, off))
+
+
 def test_compare_generated_log_with_itself_needs_no_real_file(
     generated_log: Path,
 ) -> None:
