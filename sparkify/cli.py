@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from sparkify.config import WORKDIR_ENV, Workdir
+
+if TYPE_CHECKING:  # the pipeline imports Spark: only when a run needs it
+    from sparkify.pipeline import RunSummary
 
 __all__ = ["app"]
 
@@ -237,7 +240,7 @@ def _explain(exc: Exception, log_path: Path) -> str:
     return f"{type(exc).__name__}: {exc}\n(full traceback in {log_path})"
 
 
-def _print_summary(summary: object, log_path: Path) -> None:
+def _print_summary(summary: RunSummary, log_path: Path) -> None:
     ingest = summary.ingest
     table = Table(title="sparkify run", show_header=False, title_justify="left")
     table.add_column(style="bold")

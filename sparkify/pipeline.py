@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pyspark.sql import SparkSession
@@ -21,6 +22,9 @@ from sparkify.config import Workdir
 from sparkify.ingest import IngestResult, ingest, resolve_inputs
 from sparkify.serving import CHURN_SCORES, publish
 from sparkify.transform import PROJECT_DIR, DbtOutcome, dbt_build
+
+if TYPE_CHECKING:
+    from ml import ChurnModel
 
 __all__ = ["STEPS", "RunSummary", "run_pipeline"]
 
@@ -207,7 +211,7 @@ def _iso(value: object) -> str | None:
     return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _facts(summary: RunSummary, model: object) -> dict[str, str]:
+def _facts(summary: RunSummary, model: ChurnModel | None) -> dict[str, str]:
     facts = {
         "as_of": summary.as_of or "",
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
