@@ -26,7 +26,9 @@ history as (
     select
         cutoffs.cutoff_date,
         daily.*,
-        datediff(cutoffs.cutoff_date, daily.activity_date) as days_before_cutoff
+        datediff(
+            cutoffs.cutoff_date, daily.activity_date
+        ) as days_before_cutoff
 
     from daily
     inner join cutoffs

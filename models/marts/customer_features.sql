@@ -74,7 +74,8 @@ features as (
 
         ----------  friction
         count_adverts_28d,
-        count_adverts_28d / greatest(count_songs_28d, 1) as adverts_per_song_28d,
+        count_adverts_28d
+        / greatest(count_songs_28d, 1) as adverts_per_song_28d,
         count_errors_28d,
         count_help_visits_28d,
         count_settings_visits_28d,
