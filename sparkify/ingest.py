@@ -219,7 +219,9 @@ def ingest(
 
 
 def _new_batch_id() -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    # Sortable: dbt's incremental models take in batches newer than the
+    # newest they have seen, by comparing these strings.
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
@@ -241,7 +243,10 @@ class _Tables:
 
 
 def _ensure_tables(spark: SparkSession, tables: _Tables) -> None:
-    spark.sql(f"create database if not exists {tables.database}")
+    # Asked first: Hive's metastore logs a stack trace for an existing
+    # database even under "if not exists".
+    if not spark.catalog.databaseExists(tables.database):
+        spark.sql(f"create database if not exists {tables.database}")
     spark.sql(
         f"""
         create table if not exists {tables.files} (
@@ -341,7 +346,12 @@ def _publish_batch(
         F.col("source_file").alias("_source_file"),
         batch.alias("_batch_id"),
         ingested_at.alias("_ingested_at"),
-    ).write.mode("append").format("parquet").saveAsTable(tables.events)
+        # Partitioned by event day (UTC), so dbt's staging model reads only
+        # the days a new batch touched.
+        F.to_date(F.timestamp_millis("ts")).alias("event_date"),
+    ).write.mode("append").format("parquet").partitionBy("event_date").saveAsTable(
+        tables.events
+    )
 
     counts = parsed.groupBy("source_file", "reject_reason").count().collect()
     per_file: dict[str, list[int]] = {str(p): [0, 0] for p in files}
