@@ -193,11 +193,24 @@ def run(
     min_churners: Annotated[
         int, typer.Option(help="Fewest churners needed to train a model.")
     ] = 5,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild every dbt model from the raw tables instead of "
+            "taking in only the days new logs touched (after changing a "
+            "model's columns or the cutoff settings).",
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
     ] = False,
 ) -> None:
-    """Ingest logs, build features with dbt, check them, train, score, publish."""
+    """Ingest logs, build features with dbt, check them, train, score, publish.
+
+    Only files not ingested before are read; the dbt models then recompute
+    only the days and cutoffs those files touched.
+    """
     from sparkify.pipeline import STEPS, run_pipeline
 
     place = Workdir.at(workdir)
@@ -218,6 +231,7 @@ def run(
                 place,
                 master=master,
                 min_positives=min_churners,
+                full_refresh=full_refresh,
                 on_step=on_step,
             )
         except Exception as exc:  # noqa: BLE001 - every failure gets a sentence

@@ -80,6 +80,7 @@ def run_pipeline(
     spark: SparkSession | None = None,
     master: str | None = None,
     min_positives: int = 5,
+    full_refresh: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run every step on the logs named by ``input_spec``.
@@ -101,7 +102,7 @@ def run_pipeline(
         summary.ingest = ingest(spark, files, workdir)
 
     with clock("dbt build"):
-        summary.dbt = dbt_build(workdir)
+        summary.dbt = dbt_build(workdir, full_refresh=full_refresh)
 
     with clock("quality"):
         report = validate_table(

@@ -6,13 +6,13 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparkify.config import WORKDIR_ENV, Workdir
 
-__all__ = ["PROJECT_DIR", "DbtOutcome", "TransformError", "dbt_build"]
+__all__ = ["PROJECT_DIR", "DbtOutcome", "TransformError", "dbt_build", "dbt_invoke"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class TransformError(RuntimeError):
 
 @dataclass
 class DbtOutcome:
-    """What one ``dbt build`` did."""
+    """What one dbt command (``dbt build`` mostly) did."""
 
     models: int = 0
     tests_passed: int = 0
@@ -41,24 +41,56 @@ def dbt_build(
     target: str | None = None,
     variables: Mapping[str, object] | None = None,
     select: str | None = None,
+    full_refresh: bool = False,
 ) -> DbtOutcome:
     """``dbt build`` with ``profiles/`` in this process.
 
     With the ``local`` target dbt's ``session`` method picks up the
     SparkSession this process already runs, so ingestion, dbt and the ML
-    steps share one Spark driver and one metastore.
+    steps share one Spark driver and one metastore. The models are
+    incremental: they take in only what ingestion added since their last
+    build, unless ``full_refresh`` rebuilds them from the raw tables.
+    """
+    # Unit tests check the models' logic on fixed rows, not the data: they
+    # run in the test suite and in a hand-run `dbt build`, not every run.
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if select:
+        args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
+    return dbt_invoke(workdir, args, target=target, variables=variables)
+
+
+def dbt_invoke(
+    workdir: Workdir,
+    args: Sequence[str],
+    *,
+    target: str | None = None,
+    variables: Mapping[str, object] | None = None,
+) -> DbtOutcome:
+    """Any dbt command in this process, with the settings ``dbt_build`` uses.
+
+    ``args`` start with the command, e.g. ``["docs", "generate"]`` or
+    ``["test", "--select", "test_type:unit"]``; the project, profiles,
+    target and log paths are added. Raises ``TransformError`` when dbt fails
+    or any model or test does.
     """
     from dbt.cli.main import dbtRunner
 
+    if not args or str(args[0]).startswith("-"):
+        raise ValueError(
+            f"args should start with a dbt command such as 'build', got {args!r}"
+        )
     if not (PROJECT_DIR / "dbt_project.yml").exists():
         raise TransformError(
             f"no dbt_project.yml in {PROJECT_DIR}; run sparkify from a clone "
             "of the project (pip install -e .)"
         )
+    command = " ".join(arg for arg in args[:2] if not arg.startswith("-"))
     started = time.monotonic()
     os.environ[WORKDIR_ENV] = str(workdir.root)
     args = [
-        "build",
+        *args,
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(PROFILES_DIR),
         "--target-path", str(workdir.dbt_target),
@@ -71,8 +103,6 @@ def dbt_build(
         args += ["--target", target]
     if variables:
         args += ["--vars", json.dumps(dict(variables))]
-    if select:
-        args += ["--select", select]
     log.info("dbt %s", " ".join(args))
 
     result = dbtRunner().invoke(args)
@@ -93,11 +123,18 @@ def dbt_build(
             outcome.tests_passed += 1
     if failures or not result.success:
         detail = "\n  ".join(failures) or str(result.exception)
+        if "on_schema_change" in detail or "schema change" in detail.lower():
+            detail += (
+                "\n  The model's columns changed since its tables were built; "
+                "rebuild them with `sparkify run --full-refresh`."
+            )
         raise TransformError(
-            f"dbt build failed (log: {workdir.root / 'logs' / 'dbt.log'}):\n  {detail}"
+            f"dbt {command} failed (log: {workdir.root / 'logs' / 'dbt.log'}):"
+            f"\n  {detail}"
         )
     log.info(
-        "dbt build: %d models, %d tests passed, %d warnings in %.1fs",
+        "dbt %s: %d models, %d tests passed, %d warnings in %.1fs",
+        command,
         outcome.models,
         outcome.tests_passed,
         len(outcome.warnings),
