@@ -5,8 +5,9 @@
 {%- endmacro %}
 
 {% macro default__state_from_location(location) -%}
+    {#- Null unless the location ends in ", XX" or ", XX-YY-...". -#}
     nullif(
-        split(trim(element_at(split({{ location }}, ','), -1)), '-')[0],
+        regexp_extract({{ location }}, ', *([A-Z]{2})(-[A-Z]{2})*$', 1),
         ''
     )
 {%- endmacro %}

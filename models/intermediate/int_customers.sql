@@ -1,35 +1,61 @@
 with
 
-events as (
+daily as (
 
-    select * from {{ ref('stg_sparkify__events') }}
+    select * from {{ ref('int_customers__daily_activity') }}
 
 ),
 
-customer_events as (
+changes as (
 
-    select * from events where customer_id is not null
+    select * from {{ ref('int_subscription_changes') }}
+
+),
+
+activity as (
+
+    select
+        customer_id,
+        max_by(first_name, last_event_at) as first_name,
+        max_by(last_name, last_event_at) as last_name,
+        max_by(gender, last_event_at) as gender,
+        max_by(location, last_event_at) as location,
+        max_by(state, last_event_at) as state,
+        max_by(user_agent, last_event_at) as user_agent,
+        max_by(device_type, last_event_at) as device_type,
+        max_by(os_family, last_event_at) as os_family,
+        max_by(browser, last_event_at) as browser,
+        max_by(level_at_day_end, last_event_at) as level,
+        min(registered_at) as registered_at,
+        min(first_event_at) as first_event_at,
+        max(last_event_at) as last_active_at
+
+    from daily
+    group by customer_id
+
+),
+
+cancellations as (
+
+    select
+        customer_id,
+        min(changed_at) as cancelled_at
+
+    from changes
+    where change_kind = 'cancellation'
+    group by customer_id
 
 ),
 
 customers as (
 
     select
-        customer_id,
-        max_by(first_name, event_at) as first_name,
-        max_by(last_name, event_at) as last_name,
-        max_by(gender, event_at) as gender,
-        max_by(location, event_at) as location,
-        max_by(state, event_at) as state,
-        max_by(user_agent, event_at) as user_agent,
-        max_by(level, event_at) as level,
-        min(registered_at) as registered_at,
-        min(event_at) as first_event_at,
-        max(case when not is_churn_event then event_at end) as last_active_at,
-        min(case when is_cancellation then event_at end) as cancelled_at
+        activity.*,
+        cancellations.cancelled_at
 
-    from customer_events
-    group by customer_id
+    from activity
+    left join cancellations
+        on activity.customer_id = cancellations.customer_id
 
 )
 

@@ -1,8 +1,8 @@
 with
 
-events as (
+event_dates as (
 
-    select * from {{ ref('stg_sparkify__events') }}
+    select * from {{ ref('int_event_dates') }}
 
 ),
 
@@ -12,7 +12,7 @@ bounds as (
         min(event_date) as first_date,
         max(event_date) as last_date,
         date_add(max(event_date), 1) as scoring_date
-    from events
+    from event_dates
 
 ),
 

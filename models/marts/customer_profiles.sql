@@ -1,3 +1,8 @@
+{%- set measures = [
+    'count_sessions', 'count_songs', 'listening_seconds', 'count_thumbs_up',
+    'count_thumbs_down', 'count_adverts', 'count_errors',
+] -%}
+
 with
 
 customers as (
@@ -6,25 +11,44 @@ customers as (
 
 ),
 
-windows as (
+scoring as (
 
-    select * from {{ ref('int_customers__activity_windows') }}
-
-),
-
-cutoffs as (
-
-    select * from {{ ref('int_cutoffs') }}
+    select cutoff_date as as_of_date
+    from {{ ref('int_cutoffs') }}
+    where is_scoring_cutoff
 
 ),
 
-latest_windows as (
+recent_days as (
 
-    select windows.*
-    from windows
-    inner join cutoffs
-        on windows.cutoff_date = cutoffs.cutoff_date
-    where cutoffs.is_scoring_cutoff
+    -- The 56 days before the scoring cutoff: the last 7 and 28 of them and
+    -- the 28 before those, so an agent can compare a customer with the
+    -- customer's own previous weeks.
+    select
+        daily.*,
+        datediff(scoring.as_of_date, daily.activity_date) as days_before_cutoff
+
+    from {{ ref('int_customers__daily_activity') }} as daily
+    inner join scoring
+        on
+            daily.activity_date < scoring.as_of_date
+            and daily.activity_date >= date_sub(scoring.as_of_date, 56)
+
+),
+
+recent_activity as (
+
+    select
+        customer_id,
+        {% for measure in measures %}
+        {{ window_sum(measure, 1, 7) }} as {{ measure }}_7d,
+        {{ window_sum(measure, 1, 28) }} as {{ measure }}_28d,
+        {{ window_sum(measure, 29, 56) }} as {{ measure }}_prev_28d
+        {%- if not loop.last %},{% endif %}
+        {% endfor %}
+
+    from recent_days
+    group by customer_id
 
 ),
 
@@ -37,16 +61,19 @@ profiles as (
         customers.gender,
         customers.location,
         customers.state,
+        customers.device_type,
+        customers.os_family,
+        customers.browser,
         customers.level,
         customers.registered_at,
         customers.first_event_at,
         customers.last_active_at,
         customers.cancelled_at,
         customers.cancelled_at is not null as is_cancelled,
-        cutoffs.cutoff_date as as_of_date,
+        scoring.as_of_date,
         greatest(
             datediff(
-                coalesce(to_date(customers.cancelled_at), cutoffs.cutoff_date),
+                coalesce(to_date(customers.cancelled_at), scoring.as_of_date),
                 to_date(
                     coalesce(customers.registered_at, customers.first_event_at)
                 )
@@ -54,21 +81,18 @@ profiles as (
             0
         ) as tenure_days,
         {% for window in ['7d', '28d', 'prev_28d'] %}
-        {% for measure in [
-            'count_sessions', 'count_songs', 'listening_seconds',
-            'count_thumbs_up', 'count_thumbs_down', 'count_adverts',
-            'count_errors',
-        ] %}
-        coalesce(latest_windows.{{ measure }}_{{ window }}, 0)
-            as {{ measure }}_{{ window }}{{ "," if not loop.last }}
-        {% endfor %}{{ "," if not loop.last }}
+        {% set last_window = loop.last %}
+        {% for measure in measures %}
+        {% set column = measure ~ '_' ~ window %}
+        coalesce(recent_activity.{{ column }}, 0) as {{ column }}
+        {%- if not (loop.last and last_window) %},{% endif %}
+        {% endfor %}
         {% endfor %}
 
     from customers
-    cross join cutoffs
-    left join latest_windows
-        on customers.customer_id = latest_windows.customer_id
-    where cutoffs.is_scoring_cutoff
+    cross join scoring
+    left join recent_activity
+        on customers.customer_id = recent_activity.customer_id
 
 )
 

@@ -1,8 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        partition_by=['event_date'],
+    )
+}}
+
+{%- set raw_user_agent = "nullif(userAgent, '')" -%}
+
+{#- Only the event days that a new ingestion batch touched are read and
+    rewritten, whole: late events for an old day rewrite that day. -#}
+{%- set new_days = dates_with_new_batches(
+    source('sparkify', 'events'), 'event_date', '_batch_id'
+) %}
+
 with
 
 source as (
 
     select * from {{ source('sparkify', 'events') }}
+    {{ where_new_days('event_date', new_days) }}
 
 ),
 
@@ -22,7 +38,7 @@ typed as (
 
         ----------  event
         timestamp_millis(ts) as event_at,
-        to_date(timestamp_millis(ts)) as event_date,
+        event_date,
         page,
         auth,
         method,
@@ -37,6 +53,9 @@ typed as (
         {{ state_from_location('location') }} as state,
         -- Some user agents arrive wrapped in literal double quotes.
         nullif(trim(both '"' from userAgent), '') as user_agent,
+        {{ device_type_from_user_agent(raw_user_agent) }} as device_type,
+        {{ os_family_from_user_agent(raw_user_agent) }} as os_family,
+        {{ browser_from_user_agent(raw_user_agent) }} as browser,
         timestamp_millis(registration) as registered_at,
 
         ----------  song, only on NextSong
@@ -48,6 +67,7 @@ typed as (
         page = 'NextSong' as is_song_play,
         auth = 'Logged In' as is_logged_in,
         page = 'Cancellation Confirmation' as is_cancellation,
+        page in ('Submit Upgrade', 'Submit Downgrade') as is_level_change,
         -- The label's own events: never allowed to feed a feature.
         (
             page in ('Cancel', 'Cancellation Confirmation')
