@@ -34,7 +34,8 @@ def score_active_customers(spark: SparkSession, model: ChurnModel) -> pd.DataFra
         spark.table(CUTOFFS_TABLE).where("is_scoring_cutoff").select("cutoff_date")
     )
     features = spark.table(FEATURES_TABLE).join(scoring_cutoff, "cutoff_date")
-    missing = sorted(set(model.features) - set(features.columns))
+    needed = {name.partition("=")[0] for name in model.features}
+    missing = sorted(needed - set(features.columns))
     if missing:
         raise ValueError(
             f"model {model.version} needs features the mart no longer has: "

@@ -21,6 +21,7 @@ import numpy as np
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from sklearn.metrics import (
     average_precision_score,
     f1_score,
@@ -53,6 +54,10 @@ FEATURES_TABLE = "analytics.customer_features"
 LABELS_TABLE = "analytics.churn_labels"
 CUTOFFS_TABLE = "analytics.int_cutoffs"
 KEY_COLUMNS = ("customer_cutoff_id", "customer_id", "cutoff_date")
+# Columns of the feature mart that describe a row but are not inputs.
+NOT_FEATURES = frozenset({"batch_id"})
+MAX_CATEGORY_VALUES = 30
+_IS = "="
 LABEL = "is_churned_in_horizon"
 _CHAMPION = "champion.json"
 
@@ -124,8 +129,25 @@ class ChurnModel:
 
 
 def feature_columns(features: DataFrame) -> list[str]:
-    """Every column of the feature mart except its keys."""
-    return [name for name in features.columns if name not in KEY_COLUMNS]
+    """The model's inputs: every numeric or boolean column of the feature mart
+    except its keys, and one ``column=value`` indicator per value of each text
+    column (device, OS, browser, state), the most frequent
+    ``MAX_CATEGORY_VALUES`` of them.
+    """
+    names: list[str] = []
+    for column in features.schema.fields:
+        if column.name in KEY_COLUMNS or column.name in NOT_FEATURES:
+            continue
+        if isinstance(column.dataType, T.StringType):
+            counts = features.groupBy(column.name).count()
+            top = counts.orderBy(F.desc("count"), column.name).limit(
+                MAX_CATEGORY_VALUES
+            )
+            values = sorted(row[0] for row in top.collect() if row[0] is not None)
+            names += [f"{column.name}{_IS}{value}" for value in values]
+        else:
+            names.append(column.name)
+    return names
 
 
 def load_champion(workdir: Workdir) -> ChurnModel | None:
@@ -221,8 +243,18 @@ def train(
 
 
 def model_input(frame: DataFrame, names: list[str]) -> DataFrame:
-    """The feature mart rows cast the way the model sees them, with ``label``."""
-    columns = [F.col(name).cast("double").alias(name) for name in names]
+    """The feature mart rows cast the way the model sees them, with ``label``.
+
+    A ``column=value`` name is 1.0 where the text column holds that value.
+    """
+    columns = []
+    for name in names:
+        source, _, value = name.partition(_IS)
+        if value:
+            indicator = (F.col(source) == F.lit(value)).cast("double")
+            columns.append(F.coalesce(indicator, F.lit(0.0)).alias(name))
+        else:
+            columns.append(F.col(name).cast("double").alias(name))
     if LABEL in frame.columns:
         columns.append(F.col(LABEL).cast("int").alias("label"))
     return frame.select(*KEY_COLUMNS, *columns)
