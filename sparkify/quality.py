@@ -6,14 +6,22 @@ failure is logged). ``validate_table`` runs the suite as a GX checkpoint in a
 file-mode project under the workdir, keeps the validation results there and
 writes HTML Data Docs to ``workdir.data_docs``; ``enforce`` turns failed
 critical expectations into a ``QualityGateError``.
+
+Bounds that depend on the day are GX suite parameters: ``now_epoch_ms`` is
+always set, and an entry with ``drift`` gets its ``min_value`` and
+``max_value`` from what the same expectation observed in the last accepted
+run (``load_reference``/``save_reference``), plus or minus a tolerance.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +59,10 @@ __all__ = [
     "QualityGateError",
     "QualityReport",
     "enforce",
+    "load_reference",
     "load_suite",
+    "save_reference",
+    "summary_rows",
     "validate_table",
 ]
 
@@ -68,7 +79,10 @@ RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 5}
 MAX_EXAMPLES = 5
 QUIET_PROGRESS_BARS = {"globally": False, "metric_calculations": False}
 
-_ENTRY_KEYS = {"type", "kwargs", "columns", "severity", "why"}
+_ENTRY_KEYS = {"type", "kwargs", "columns", "severity", "why", "drift"}
+_DRIFT_KEYS = {"name", "tolerance", "min", "max"}
+_SUITE_KEYS = {"table", "expectations", "index_columns"}
+REFERENCE_FILE = "accepted_reference.json"
 
 
 @dataclass
@@ -81,6 +95,10 @@ class ExpectationOutcome:
     success: bool
     observed: str
     examples: list[Any] = field(default_factory=list)
+    # For failed critical expectations: a few offending rows, each named by
+    # the suite's index columns ("events.jsonl:12") with the values checked.
+    rows: list[str] = field(default_factory=list)
+    why: str = ""
 
 
 @dataclass
@@ -99,6 +117,9 @@ class QualityReport:
     run_id: str
     run_time: datetime
     seconds: float = 0.0
+    # What each drift-bounded expectation observed, by its drift name: the
+    # reference for the next run once this one is accepted.
+    drift: dict[str, float] = field(default_factory=dict)
 
     @property
     def critical_failures(self) -> list[ExpectationOutcome]:
@@ -121,9 +142,10 @@ class QualityGateError(RuntimeError):
         ]
         for outcome in failures:
             line = f"  - {outcome.expectation} on {outcome.table}: {outcome.observed}"
-            if outcome.examples:
+            if outcome.examples and not outcome.rows:
                 line += f"; e.g. {', '.join(repr(v) for v in outcome.examples)}"
             lines.append(line)
+            lines.extend(f"      {row}" for row in outcome.rows)
         lines.append(f"Data Docs: {report.data_docs_index}")
         super().__init__("\n".join(lines))
 
@@ -147,6 +169,19 @@ def load_suite(path: Path) -> tuple[str, gx.ExpectationSuite]:
         raise ValueError(
             f"suite file {path}: expected a mapping with 'table' and 'expectations'"
         )
+    unknown = sorted(set(document) - _SUITE_KEYS)
+    if unknown:
+        raise ValueError(
+            f"suite file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"allowed are {', '.join(sorted(_SUITE_KEYS))}"
+        )
+    index_columns = document.get("index_columns") or []
+    if not isinstance(index_columns, list) or not all(
+        isinstance(c, str) for c in index_columns
+    ):
+        raise ValueError(
+            f"suite file {path}: 'index_columns' must be a list of column names"
+        )
     table = document.get("table")
     if not isinstance(table, str) or not table:
         raise ValueError(f"suite file {path}: 'table' must name the table it guards")
@@ -157,7 +192,12 @@ def load_suite(path: Path) -> tuple[str, gx.ExpectationSuite]:
     expectations = []
     for index, entry in enumerate(entries):
         expectations.extend(_expectations_from_entry(path, index, entry))
-    return table, gx.ExpectationSuite(name=path.stem, expectations=expectations)
+    suite = gx.ExpectationSuite(
+        name=path.stem,
+        expectations=expectations,
+        meta={"index_columns": index_columns},
+    )
+    return table, suite
 
 
 def _expectations_from_entry(path: Path, index: int, entry: Any) -> list[Expectation]:
@@ -190,6 +230,14 @@ def _expectations_from_entry(path: Path, index: int, entry: Any) -> list[Expecta
     kwargs = entry.get("kwargs") or {}
     if not isinstance(kwargs, dict):
         raise ValueError(f"{where}: 'kwargs' must be a mapping, got {kwargs!r}")
+    meta: dict[str, Any] = {"why": why}
+    if "drift" in entry:
+        meta["drift"] = _drift(where, entry["drift"], kwargs)
+        kwargs = {
+            **kwargs,
+            "min_value": {"$PARAMETER": f"{meta['drift']['name']}_min"},
+            "max_value": {"$PARAMETER": f"{meta['drift']['name']}_max"},
+        }
 
     columns = entry.get("columns")
     if columns is None:
@@ -211,17 +259,41 @@ def _expectations_from_entry(path: Path, index: int, entry: Any) -> list[Expecta
     for arguments in per_column:
         try:
             expectations.append(
-                expectation_class(
-                    **arguments, severity=severity, notes=why, meta={"why": why}
-                )
+                expectation_class(**arguments, severity=severity, notes=why, meta=meta)
             )
         except Exception as exc:  # GX raises pydantic errors of several kinds
             raise ValueError(f"{where}: bad kwargs {arguments}: {exc}") from exc
     return expectations
 
 
+def _drift(where: str, drift: Any, kwargs: dict) -> dict[str, Any]:
+    """Check an entry's ``drift`` mapping: a name, a tolerance and hard bounds."""
+    if not isinstance(drift, dict) or set(drift) != _DRIFT_KEYS:
+        raise ValueError(
+            f"{where}: 'drift' must be a mapping with exactly the keys "
+            f"{', '.join(sorted(_DRIFT_KEYS))}, got {drift!r}"
+        )
+    if not isinstance(drift["name"], str) or not drift["name"].isidentifier():
+        raise ValueError(f"{where}: drift name must be a word, got {drift['name']!r}")
+    numbers = [drift[key] for key in ("tolerance", "min", "max")]
+    if not all(isinstance(n, int | float) and math.isfinite(n) for n in numbers):
+        raise ValueError(f"{where}: drift tolerance, min and max must be numbers")
+    if drift["tolerance"] < 0 or drift["min"] > drift["max"]:
+        raise ValueError(f"{where}: drift needs tolerance >= 0 and min <= max")
+    if {"min_value", "max_value"} & set(kwargs):
+        raise ValueError(
+            f"{where}: with 'drift', leave min_value and max_value out of kwargs: "
+            "they come from the last accepted run"
+        )
+    return dict(drift)
+
+
 def validate_table(
-    spark_df: DataFrame, suite_file: Path, workdir: Workdir
+    spark_df: DataFrame,
+    suite_file: Path,
+    workdir: Workdir,
+    *,
+    reference: Mapping[str, float] | None = None,
 ) -> QualityReport:
     """Validate ``spark_df`` against ``suite_file`` with a GX checkpoint.
 
@@ -230,8 +302,10 @@ def validate_table(
     and every run's validation results are kept in its validation results
     store. Data Docs are rebuilt in ``workdir.data_docs``. GX computes on the
     process's running SparkSession (the one ``spark_df`` belongs to) and
-    never starts another. Failed expectations do not raise: pass the report
-    to ``enforce``.
+    never starts another. ``reference`` holds what the drift-bounded
+    expectations observed in the last accepted run (``load_reference``);
+    without one their bounds are the suite's hard ``min`` and ``max``.
+    Failed expectations do not raise: pass the report to ``enforce``.
     """
     if not isinstance(spark_df, DataFrame):
         raise TypeError(
@@ -249,6 +323,7 @@ def validate_table(
 
     context = _context(workdir)
     checkpoint = _checkpoint(context, table, suite)
+    parameters = _parameters(suite, reference or {})
 
     run_time = datetime.now(UTC)
     run_id = f"{run_time:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -256,8 +331,15 @@ def validate_table(
     try:
         result = checkpoint.run(
             batch_parameters={"dataframe": spark_df},
+            expectation_parameters=parameters,
             run_id=RunIdentifier(run_name=run_id, run_time=run_time),
         )
+        results = [
+            expectation_result
+            for suite_result in result.run_results.values()
+            for expectation_result in suite_result.results
+        ]
+        rows = _offending_rows(context, table, suite, spark_df, results, parameters)
     finally:
         # GX persists the batch to compute its metrics; leave the caller's
         # frame as it was.
@@ -267,13 +349,8 @@ def validate_table(
     # Outcomes in the order of the suite file; GX returns them grouped by metric.
     stored = checkpoint.validation_definitions[0].suite.expectations
     order = {expectation.id: i for i, expectation in enumerate(stored)}
-    results = [
-        expectation_result
-        for suite_result in result.run_results.values()
-        for expectation_result in suite_result.results
-    ]
     results.sort(key=lambda r: order.get(r.expectation_config.id, len(order)))
-    outcomes = [_outcome(table, r) for r in results]
+    outcomes = [_outcome(table, r, rows.get(id(r), [])) for r in results]
     report = QualityReport(
         suite=suite.name,
         table=table,
@@ -283,6 +360,7 @@ def validate_table(
         run_id=run_id,
         run_time=run_time,
         seconds=time.monotonic() - started,
+        drift=_observed_drift(results),
     )
     log.info(
         "validated %s: %d expectations, %d critical failed, %d warnings failed "
@@ -368,7 +446,99 @@ def _checkpoint(
     )
 
 
-def _outcome(table: str, result: ExpectationValidationResult) -> ExpectationOutcome:
+def _parameters(
+    suite: gx.ExpectationSuite, reference: Mapping[str, float]
+) -> dict[str, float]:
+    """The suite parameters of one run: the clock and each drift's bounds."""
+    parameters: dict[str, float] = {"now_epoch_ms": int(time.time() * 1000)}
+    for expectation in suite.expectations:
+        drift = (expectation.meta or {}).get("drift")
+        if not drift:
+            continue
+        low, high = drift["min"], drift["max"]
+        previous = reference.get(drift["name"])
+        if previous is not None:
+            low = max(low, previous - drift["tolerance"])
+            high = min(high, previous + drift["tolerance"])
+        parameters[f"{drift['name']}_min"] = low
+        parameters[f"{drift['name']}_max"] = high
+    return parameters
+
+
+def _observed_drift(results: Sequence[ExpectationValidationResult]) -> dict[str, float]:
+    observed = {}
+    for result in results:
+        drift = (result.expectation_config.meta or {}).get("drift")
+        value = (result.result or {}).get("observed_value")
+        if drift and isinstance(value, int | float) and math.isfinite(value):
+            observed[drift["name"]] = float(value)
+    return observed
+
+
+def _offending_rows(
+    context: FileDataContext,
+    table: str,
+    suite: gx.ExpectationSuite,
+    spark_df: DataFrame,
+    results: Sequence[ExpectationValidationResult],
+    parameters: Mapping[str, float],
+) -> dict[int, list[str]]:
+    """A few offending rows of each failed critical row-by-row expectation.
+
+    Asked of GX only after a failure, one expectation at a time, so a run
+    that passes spends no Spark job on them. Keyed by ``id(result)``.
+    """
+    index_columns = [
+        c for c in (suite.meta or {}).get("index_columns", []) if c in spark_df.columns
+    ]
+    failed = [
+        r
+        for r in results
+        if not r.success
+        and str(getattr(r.expectation_config.severity, "value", "")) == "critical"
+        and "unexpected_count" in (r.result or {})
+    ]
+    if not index_columns or not failed:
+        return {}
+    batch = (
+        context.data_sources.get(DATASOURCE)
+        .get_asset(table)
+        .get_batch_definition(BATCH_DEFINITION)
+        .get_batch(batch_parameters={"dataframe": spark_df})
+    )
+    result_format = {
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": MAX_EXAMPLES,
+        "unexpected_index_column_names": index_columns,
+    }
+    rows: dict[int, list[str]] = {}
+    for failure in failed:
+        expectation = failure.expectation_config.to_domain_obj()
+        try:
+            again = batch.validate(
+                expectation,
+                result_format=result_format,
+                expectation_parameters=dict(parameters),
+            )
+        except Exception:  # a diagnosis only: the failure stands without it
+            log.warning("could not list rows failing %s", expectation.expectation_type)
+            continue
+        listed = (again.result or {}).get("partial_unexpected_index_list") or []
+        rows[id(failure)] = [_describe_row(row, index_columns) for row in listed]
+    return rows
+
+
+def _describe_row(row: Mapping[str, Any], index_columns: Sequence[str]) -> str:
+    where = ":".join(str(row.get(column)) for column in index_columns)
+    values = ", ".join(
+        f"{key}={value!r}" for key, value in row.items() if key not in index_columns
+    )
+    return f"{where} ({values})" if values else where
+
+
+def _outcome(
+    table: str, result: ExpectationValidationResult, rows: list[str]
+) -> ExpectationOutcome:
     config = result.expectation_config
     column = config.kwargs.get("column")
     details = result.result or {}
@@ -379,7 +549,62 @@ def _outcome(table: str, result: ExpectationValidationResult) -> ExpectationOutc
         success=bool(result.success),
         observed=_observed(details, result.exception_info),
         examples=list(details.get("partial_unexpected_list") or [])[:MAX_EXAMPLES],
+        rows=rows,
+        why=str((config.meta or {}).get("why", "")),
     )
+
+
+def load_reference(workdir: Workdir) -> dict[str, float]:
+    """What the drift-bounded expectations observed in the last accepted run."""
+    path = workdir.gx_project / REFERENCE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        document = json.loads(path.read_text())
+        return {str(k): float(v) for k, v in document["observed"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("ignoring unreadable drift reference %s", path)
+        return {}
+
+
+def save_reference(workdir: Workdir, reports: Sequence[QualityReport]) -> Path:
+    """Keep the drift observations of an accepted run for the next one."""
+    observed = {**load_reference(workdir)}
+    for report in reports:
+        observed.update(report.drift)
+    path = workdir.gx_project / REFERENCE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "accepted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": [report.run_id for report in reports],
+        "observed": observed,
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def summary_rows(reports: Sequence[QualityReport]) -> list[dict[str, Any]]:
+    """One plain row per expectation of each report: what the app shows."""
+    return [
+        {
+            "run_id": report.run_id,
+            "validated_at": report.run_time.isoformat(timespec="seconds"),
+            "suite": report.suite,
+            "table_name": report.table,
+            "expectation": outcome.expectation,
+            "severity": outcome.severity,
+            "success": outcome.success,
+            "observed": outcome.observed,
+            "examples": json.dumps(
+                outcome.rows or [str(v) for v in outcome.examples], ensure_ascii=False
+            ),
+            "why": outcome.why,
+        }
+        for report in reports
+        for outcome in report.outcomes
+    ]
 
 
 def _observed(details: dict, exception_info: dict | None) -> str:

@@ -16,7 +16,9 @@ from sparkify.config import Workdir
 from sparkify.quality import (
     QualityGateError,
     enforce,
+    load_reference,
     load_suite,
+    save_reference,
     validate_table,
 )
 
@@ -316,3 +318,58 @@ def test_suite_file_that_is_not_yaml_is_named(tmp_path):
         load_suite(suite_file)
 
     assert str(suite_file) in str(raised.value)
+
+
+SCORES_SUITE = REPO / "expectations" / "churn_scores.yml"
+
+
+def _scores(spark: SparkSession, probabilities: list[float | None]) -> DataFrame:
+    """Active customers "1", "2", ... with these scores (None: not scored)."""
+    rows = [
+        (
+            str(number),
+            probability,
+            None if probability is None else "low",
+            None if probability is None else "v1",
+        )
+        for number, probability in enumerate(probabilities, start=1)
+    ]
+    return spark.createDataFrame(
+        rows,
+        "customer_id string, churn_probability double, risk_band string, "
+        "model_version string",
+    )
+
+
+def test_drift_is_measured_against_the_last_accepted_run(spark, gx_workdir):
+    scores = _scores(spark, [0.5, 0.5, 0.6, 0.4])
+    mean = "expect_column_mean_to_be_between(churn_probability)"
+
+    first = validate_table(scores, SCORES_SUITE, gx_workdir, reference={})
+    save_reference(gx_workdir, [first])
+    reference = load_reference(gx_workdir)
+    steady = validate_table(scores, SCORES_SUITE, gx_workdir, reference=reference)
+    moved = validate_table(
+        scores, SCORES_SUITE, gx_workdir, reference={"score_mean": 0.2}
+    )
+
+    assert first.success and not first.warnings
+    assert reference == {"score_mean": pytest.approx(0.5), "score_median": 0.5}
+    assert steady.success and not steady.warnings
+    # A jump of 0.3 against a tolerance of 0.05 warns without stopping.
+    assert moved.success
+    assert [w.expectation for w in moved.warnings] == [mean]
+    assert moved.drift["score_mean"] == pytest.approx(0.5)
+
+
+def test_a_customer_left_unscored_stops_the_gate_naming_the_customer(spark, gx_workdir):
+    scores = _scores(spark, [0.1, None, 0.3])
+
+    report = validate_table(scores, SCORES_SUITE, gx_workdir, reference={})
+    with pytest.raises(QualityGateError) as raised:
+        enforce(report)
+
+    message = str(raised.value)
+    assert "table churn_scores" in message
+    assert "expect_column_values_to_not_be_null(churn_probability)" in message
+    assert "\n      2 (churn_probability=None)" in message
