@@ -4,6 +4,11 @@ Every line read ends up in exactly one of two tables: ``raw.events`` (parsed
 with an explicit schema) or ``raw.rejected_events`` (the line as it was, its
 file and line number, and the reason). ``raw.ingested_files`` remembers which
 files were taken in, so a later run reads only files it has not seen.
+
+A batch is parsed and checked in a scratch directory first; a caller's
+``validate`` hook sees its accepted rows before anything is appended, so a
+batch that fails it leaves every table as it was and is read again by the
+next run.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ import glob
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -27,6 +35,8 @@ from pyspark.sql import types as T
 from sparkify.config import Workdir
 
 __all__ = [
+    "EVENT_KEY",
+    "MAX_LINE_CHARS",
     "RAW_SCHEMA",
     "IngestError",
     "IngestResult",
@@ -68,7 +78,12 @@ _CORRUPT = "_corrupt_record"
 _REQUIRED = ("ts", "userId", "sessionId", "page", "auth", "level")
 _MILLIS = ("ts", "registration")
 _KEEP_CHARS = 10_000
+# A Sparkify event is well under 2 KB; a line this long is not one.
+MAX_LINE_CHARS = 100_000
 _MALFORMED = "malformed"
+# Two lines with these fields equal are the same event logged twice.
+EVENT_KEY = ("ts", "userId", "sessionId", "itemInSession", "page", "auth")
+_UNREADABLE_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?\s")
 _LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
 
 
@@ -160,10 +175,16 @@ def ingest(
     workdir: Workdir,
     *,
     database: str = RAW_DATABASE,
+    validate: Callable[[DataFrame], None] | None = None,
 ) -> IngestResult:
     """Take the files not ingested before into ``<database>.events``.
 
-    Returns counts in which ``lines_read == accepted + rejected``.
+    ``validate``, when given, is called with the batch's accepted rows (the
+    columns of ``RAW_SCHEMA`` plus ``_source_file`` and ``_line_number``)
+    before anything is written; if it raises, no table changes and the files
+    stay new. Returns counts in which ``lines_read == accepted + rejected``.
+    Raises ``IngestError`` when a file cannot be read at all (a truncated
+    gzip file, say), naming the file.
     """
     started = time.monotonic()
     result = IngestResult(batch_id=_new_batch_id())
@@ -201,8 +222,11 @@ def ingest(
 
     staging = workdir.root / "ingest" / result.batch_id
     try:
-        _parse_to_staging(spark, new, staging)
-        _publish_batch(spark, staging, new, result, workdir, tables)
+        _parse_to_staging(spark, new, staging / "parsed")
+        checked = _check_batch(spark, staging, tables)
+        if validate is not None:
+            validate(_accepted(checked))
+        _publish_batch(spark, checked, new, result, workdir, tables)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -274,8 +298,24 @@ def _already_ingested(
 
 
 def _reject_reason() -> Column:
-    reason = F.when(F.trim(F.col("value")) == "", F.lit("blank line")).when(
-        F.col(f"event.{_CORRUPT}").isNotNull(), F.lit(_MALFORMED)
+    length = F.length("value")
+    reason = (
+        F.when(F.trim(F.col("value")) == "", F.lit("blank line"))
+        .when(
+            length > MAX_LINE_CHARS,
+            F.format_string(
+                f"line is %d characters long; an event is at most {MAX_LINE_CHARS:,}",
+                length,
+            ),
+        )
+        .when(
+            ~F.is_valid_utf8("value"),
+            F.lit(
+                "not valid UTF-8 (bytes that are no UTF-8 character); "
+                "re-export the file as UTF-8"
+            ),
+        )
+        .when(F.col(f"event.{_CORRUPT}").isNotNull(), F.lit(_MALFORMED))
     )
     for name in _REQUIRED:
         reason = reason.when(
@@ -313,7 +353,9 @@ def _parse_to_staging(spark: SparkSession, files: list[Path], staging: Path) -> 
             "reject_reason",
             F.when(
                 F.col("reject_reason").isNotNull(),
-                F.substring("value", 1, _KEEP_CHARS),
+                # Bytes that are no UTF-8 become U+FFFD, so the kept text
+                # can be read anywhere.
+                F.substring(F.make_valid_utf8("value"), 1, _KEEP_CHARS),
             ).alias("raw_line"),
             *[
                 F.col(f"event.{f.name}").cast("bigint").alias(f.name)
@@ -322,25 +364,150 @@ def _parse_to_staging(spark: SparkSession, files: list[Path], staging: Path) -> 
                 for f in RAW_SCHEMA.fields
             ],
         ).write.mode("overwrite").parquet(str(staging))
+    # A failed write surfaces as the JVM's own error, not PySpark's.
+    except (PySparkException, Py4JJavaError) as exc:
+        raise _unreadable(exc) from exc
     finally:
         spark.conf.set("spark.sql.files.openCostInBytes", previous_open_cost)
 
 
+def _unreadable(exc: Exception) -> Exception:
+    """An ``IngestError`` naming the file Spark could not read, else ``exc``."""
+    text = str(exc)
+    found = _UNREADABLE_FILE.search(text)
+    if not found:
+        return exc
+    path = _local_path_text(found.group(1))
+    if "Unexpected end of input stream" in text or "EOFException" in text:
+        problem = (
+            "it ends before its last gzip block (truncated or still being written)"
+        )
+    elif any(
+        sign in text
+        for sign in ("not a gzip file", "Not in GZIP format", "incorrect header check")
+    ):
+        problem = "its name ends in .gz but it is not gzip-compressed"
+    else:
+        problem = "Spark could not read it (see logs/sparkify.log)"
+    return IngestError(
+        f"cannot read log file {path}: {problem}. Nothing from this batch was "
+        "taken in; replace or remove the file and run again."
+    )
+
+
+def _check_batch(spark: SparkSession, staging: Path, tables: _Tables) -> DataFrame:
+    """Give every parsed row its line number and reject duplicated events.
+
+    A line repeating an event of the same batch, or one already in
+    ``tables.events``, is rejected with a reason naming the first copy.
+    Writes ``staging/checked`` and returns it.
+    """
+    parsed = spark.read.parquet(str(staging / "parsed")).withColumn(
+        "source_file", _local_path(F.col("source_file"))
+    )
+    parsed = _with_line_numbers(spark, parsed)
+    candidates = parsed.where(F.col("reject_reason").isNull())
+
+    in_batch = (
+        candidates.groupBy(*EVENT_KEY)
+        .agg(
+            F.count(F.lit(1)).alias("_copies"),
+            F.min(F.struct("source_file", "line_number")).alias("_first"),
+        )
+        .where("_copies > 1")
+        .drop("_copies")
+    )
+    flagged = _join_on_key(parsed, in_batch)
+    if spark.catalog.tableExists(tables.events):
+        # Only the days this batch has events on can hold its duplicates.
+        dates = [
+            row.event_date
+            for row in candidates.select(
+                F.to_date(F.timestamp_millis("ts")).alias("event_date")
+            )
+            .distinct()
+            .collect()
+        ]
+        existing = (
+            spark.table(tables.events)
+            .where(F.col("event_date").isin(dates))
+            .select(*EVENT_KEY)
+            .distinct()
+            .withColumn("_seen", F.lit(True))
+        )
+        flagged = _join_on_key(flagged, existing)
+    else:
+        flagged = flagged.withColumn("_seen", F.lit(None).cast("boolean"))
+    first = F.col("_first")
+    is_later_copy = first.isNotNull() & (
+        (first.source_file != F.col("source_file"))
+        | (first.line_number != F.col("line_number"))
+    )
+    reason = (
+        F.when(F.col("reject_reason").isNotNull(), F.col("reject_reason"))
+        .when(
+            F.col("_seen"),
+            F.lit(
+                "duplicate of an event already ingested (same "
+                + ", ".join(EVENT_KEY)
+                + ")"
+            ),
+        )
+        .when(
+            is_later_copy,
+            F.format_string(
+                "duplicate of line %d of %s", first.line_number, first.source_file
+            ),
+        )
+    )
+    checked = staging / "checked"
+    # Only lines rejected while parsing kept their text; a duplicate keeps
+    # the event as parsed (its first copy is in the file and in events).
+    event_json = F.to_json(F.struct(*[f.name for f in RAW_SCHEMA.fields]))
+    raw_line = F.when(
+        F.col("raw_line").isNull() & reason.isNotNull(), event_json
+    ).otherwise(F.col("raw_line"))
+    replaced = ("_first", "_seen", "raw_line", "reject_reason")
+    flagged.select(
+        *[c for c in flagged.columns if c not in replaced],
+        reason.alias("reject_reason"),
+        raw_line.alias("raw_line"),
+    ).write.mode("overwrite").parquet(str(checked))
+    return spark.read.parquet(str(checked))
+
+
+def _join_on_key(rows: DataFrame, other: DataFrame) -> DataFrame:
+    """Left join on ``EVENT_KEY``, nulls equal to nulls."""
+    other = other.select(
+        *[F.col(name).alias(f"_key_{name}") for name in EVENT_KEY],
+        *[name for name in other.columns if name not in EVENT_KEY],
+    )
+    condition = [rows[name].eqNullSafe(other[f"_key_{name}"]) for name in EVENT_KEY]
+    joined = rows.join(other, condition, "left")
+    return joined.drop(*[f"_key_{name}" for name in EVENT_KEY])
+
+
+def _accepted(checked: DataFrame) -> DataFrame:
+    """The rows of a checked batch that go to ``events``, with their lineage."""
+    return checked.where(F.col("reject_reason").isNull()).select(
+        *[f.name for f in RAW_SCHEMA.fields],
+        F.col("source_file").alias("_source_file"),
+        F.col("line_number").alias("_line_number"),
+    )
+
+
 def _publish_batch(
     spark: SparkSession,
-    staging: Path,
+    checked: DataFrame,
     files: list[Path],
     result: IngestResult,
     workdir: Workdir,
     tables: _Tables,
 ) -> None:
-    parsed = spark.read.parquet(str(staging)).withColumn(
-        "source_file", _local_path(F.col("source_file"))
-    )
     ingested_at = F.lit(datetime.now(UTC)).cast("timestamp")
     batch = F.lit(result.batch_id)
 
-    accepted = parsed.where(F.col("reject_reason").isNull())
+    accepted = checked.where(F.col("reject_reason").isNull())
     accepted.select(
         *[f.name for f in RAW_SCHEMA.fields],
         F.col("source_file").alias("_source_file"),
@@ -353,21 +520,21 @@ def _publish_batch(
         tables.events
     )
 
-    counts = parsed.groupBy("source_file", "reject_reason").count().collect()
+    counts = (
+        checked.groupBy("source_file", F.col("reject_reason").isNotNull().alias("bad"))
+        .count()
+        .collect()
+    )
     per_file: dict[str, list[int]] = {str(p): [0, 0] for p in files}
     for row in counts:
         per_file.setdefault(row.source_file, [0, 0])
-        per_file[row.source_file][row.reject_reason is not None] += row["count"]
-        if row.reject_reason is not None:
-            result.rejects_by_reason[row.reject_reason] = (
-                result.rejects_by_reason.get(row.reject_reason, 0) + row["count"]
-            )
+        per_file[row.source_file][row.bad] += row["count"]
     result.accepted = sum(a for a, _ in per_file.values())
     result.rejected = sum(r for _, r in per_file.values())
     result.lines_read = result.accepted + result.rejected
 
     if result.rejected:
-        _write_rejects(spark, parsed, result, workdir, ingested_at, tables)
+        _write_rejects(spark, checked, result, workdir, ingested_at, tables)
     _record_files(spark, files, per_file, result, tables)
 
 
@@ -375,42 +542,29 @@ def _local_path(uri: Column) -> Column:
     return F.regexp_replace(uri, r"^file:(//)?", "")
 
 
+def _local_path_text(uri: str) -> str:
+    return re.sub(r"^file:(//)?", "", uri)
+
+
 def _write_rejects(
     spark: SparkSession,
-    parsed: DataFrame,
+    checked: DataFrame,
     result: IngestResult,
     workdir: Workdir,
     ingested_at: Column,
     tables: _Tables,
 ) -> None:
-    rejects = parsed.where(F.col("reject_reason").isNotNull())
-    diagnose = F.udf(lambda line: diagnose_line(line), T.StringType())
+    diagnose = F.udf(lambda line: diagnose_line(line or ""), T.StringType())
     reason = F.when(
         F.col("reject_reason") == _MALFORMED, diagnose(F.col("raw_line"))
     ).otherwise(F.col("reject_reason"))
-
-    # Lines in a split that does not start the file: count the newlines before
-    # the split once per split, on the driver (rejects are rare).
-    splits = [
-        (row.source_file, row.block_start)
-        for row in rejects.where("block_start > 0")
-        .select("source_file", "block_start")
-        .distinct()
-        .collect()
-    ]
-    offsets = spark.createDataFrame(
-        [(f, b, _lines_before(Path(f), b)) for f, b in splits],
-        "source_file string, block_start bigint, lines_before bigint",
-    )
     rows = (
-        rejects.join(offsets, ["source_file", "block_start"], "left")
+        checked.where(F.col("reject_reason").isNotNull())
         .select(
-            F.col("source_file"),
-            (F.coalesce("lines_before", F.lit(0)) + F.col("line_in_block")).alias(
-                "line_number"
-            ),
+            "source_file",
+            "line_number",
             reason.alias("reason"),
-            F.col("raw_line"),
+            "raw_line",
             F.lit(result.batch_id).alias("batch_id"),
             ingested_at.alias("ingested_at"),
         )
@@ -419,34 +573,66 @@ def _write_rejects(
     rows.write.mode("append").format("parquet").saveAsTable(tables.rejects)
     result.rejects_path = workdir.reports / "rejects" / f"{result.batch_id}.jsonl"
     _write_jsonl(rows.orderBy("source_file", "line_number"), result.rejects_path)
+    result.rejects_by_reason = {
+        row.reason: row["count"] for row in rows.groupBy("reason").count().collect()
+    }
     rows.unpersist()
 
-    # The reasons of malformed lines are known only now: recount by them.
-    result.rejects_by_reason = {
-        row.reason: row["count"]
-        for row in spark.table(tables.rejects)
-        .where(F.col("batch_id") == result.batch_id)
-        .groupBy("reason")
-        .count()
+
+def _with_line_numbers(spark: SparkSession, parsed: DataFrame) -> DataFrame:
+    """Add ``line_number``: the row's line in its file, from 1.
+
+    A row knows its line within the split Spark read it from; a split that
+    does not start its file adds the lines before it, counted once per file
+    on the driver (gzip files are never split, so they cost nothing).
+    """
+    splits: dict[str, list[int]] = {}
+    for row in (
+        parsed.where("block_start > 0")
+        .select("source_file", "block_start")
+        .distinct()
         .collect()
-    }
+    ):
+        splits.setdefault(row.source_file, []).append(row.block_start)
+    offsets = spark.createDataFrame(
+        [
+            (path, start, before)
+            for path, starts in splits.items()
+            for start, before in _lines_before(Path(path), starts).items()
+        ],
+        "source_file string, block_start bigint, lines_before bigint",
+    )
+    return (
+        parsed.join(F.broadcast(offsets), ["source_file", "block_start"], "left")
+        .withColumn(
+            "line_number",
+            F.coalesce("lines_before", F.lit(0)) + F.col("line_in_block"),
+        )
+        .drop("lines_before", "block_start", "line_in_block")
+    )
 
 
-def _lines_before(path: Path, offset: int) -> int:
-    """Lines of ``path`` before the first line a split starting at ``offset`` reads.
+def _lines_before(path: Path, offsets: list[int]) -> dict[int, int]:
+    """For each split start in ``offsets``, the lines of ``path`` before it.
 
     Hadoop's line reader leaves a line that starts at or before the split's
-    first byte to the previous split: every newline before ``offset`` ends one.
+    first byte to the previous split: every newline before the offset ends
+    one. One pass over the file serves every offset.
     """
-    count, remaining = 0, offset
+    counts: dict[int, int] = {}
+    seen, position = 0, 0
     with path.open("rb") as handle:
-        while remaining > 0:
-            chunk = handle.read(min(remaining, 1 << 24))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            remaining -= len(chunk)
-    return count + 1
+        for offset in sorted(offsets):
+            while position < offset:
+                chunk = handle.read(min(offset - position, 1 << 24))
+                if not chunk:
+                    break
+                seen += chunk.count(b"\n")
+                position += len(chunk)
+            # The line that starts at or before the offset went to the
+            # previous split too.
+            counts[offset] = seen + 1
+    return counts
 
 
 def _write_jsonl(rows: DataFrame, path: Path) -> None:

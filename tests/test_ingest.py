@@ -101,7 +101,11 @@ def test_ingest_takes_a_file_only_once(spark, workdir, tmp_path):
 
 
 def test_rejected_line_numbers_are_exact_in_split_files(spark, workdir, tmp_path):
-    lines = [GUEST_LINE] * 3000
+    # Distinct events: a repeated line would be rejected as a duplicate.
+    lines = [
+        GUEST_LINE.replace('"itemInSession":50', f'"itemInSession":{item}')
+        for item in range(3000)
+    ]
     bad_at = [1, 1234, 2999]
     for number in bad_at:
         lines[number - 1] = "{oops"
