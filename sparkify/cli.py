@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import subprocess
 import sys
@@ -295,6 +296,13 @@ def _print_summary(summary: RunSummary, log_path: Path) -> None:
         "seconds",
         ", ".join(f"{name} {secs:.0f}" for name, secs in summary.seconds.items()),
     )
+    reports = summary.quality_reports
+    table.add_row(
+        "validation seconds",
+        f"{sum(r.seconds for r in reports):.0f} in all ("
+        + ", ".join(f"{r.table} {r.seconds:.0f}" for r in reports)
+        + ")",
+    )
     out.print(table)
     # Paths on lines of their own, never wrapped, so they can be copied.
     paths = {
@@ -314,6 +322,77 @@ def _num(value: float | None) -> str:
 
 def _serving_url(workdir: Path | None, db: str | None) -> str:
     return db or Workdir.at(workdir).serving_url
+
+
+@app.command()
+def quality(
+    workdir: WorkdirOption = None,
+    db: DbOption = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every expectation, not only failures.")
+    ] = False,
+) -> None:
+    """Print the latest run's quality results and where the Data Docs are.
+
+    Reads the serving database only (no Spark). Exits 1 when the latest run
+    was stopped by a critical expectation.
+    """
+    from sparkify.serving import load_quality
+
+    url = _serving_url(workdir, db)
+    try:
+        facts, results = load_quality(url)
+    except LookupError as exc:
+        raise _fail(f"{exc}; run `sparkify run` first") from None
+    except Exception as exc:  # noqa: BLE001 - an unreadable database gets a sentence
+        raise _fail(f"cannot read the serving database {url}: {exc}") from None
+
+    status = facts.get("quality_status", "unknown")
+    out.print(
+        f"latest validation: [bold {'green' if status == 'passed' else 'red'}]"
+        f"{status}[/] at {facts.get('quality_checked_at', '?')}; "
+        f"{facts.get('quality_summary', '')}",
+        highlight=False,
+    )
+    suites = Table(title="suites", title_justify="left")
+    for column in ("suite", "table", "passed", "critical failed", "warnings"):
+        suites.add_column(
+            column, justify="left" if column in ("suite", "table") else "right"
+        )
+    for (suite, table_name), group in results.groupby(
+        ["suite", "table_name"], sort=False
+    ):
+        failed = group[~group["success"].astype(bool)]
+        suites.add_row(
+            suite,
+            table_name,
+            f"{int(group['success'].astype(bool).sum())} of {len(group)}",
+            str(int((failed["severity"] == "critical").sum())),
+            str(int((failed["severity"] == "warning").sum())),
+        )
+    out.print(suites)
+
+    # One block per expectation rather than a table: offending rows name
+    # files and lines, which must stay whole to be copied.
+    shown = results if show_all else results[~results["success"].astype(bool)]
+    if len(shown):
+        out.print("expectations:" if show_all else "failed expectations:")
+    for row in shown.itertuples():
+        result = "passed" if row.success else "[red]failed[/]"
+        out.print(
+            f"  {result} {row.severity} [bold]{row.expectation}[/] on {row.table_name}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        if not row.success:
+            out.print(f"    observed: {row.observed}", soft_wrap=True, highlight=False)
+            for example in json.loads(row.examples or "[]")[:5]:
+                out.print(f"    - {example}", soft_wrap=True, highlight=False)
+    docs = facts.get("data_docs")
+    if docs:
+        out.print(f"data docs: {Path(docs).as_uri()}", soft_wrap=True, highlight=False)
+    if status == "failed":
+        raise typer.Exit(1)
 
 
 @app.command()

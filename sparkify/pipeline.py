@@ -1,7 +1,11 @@
 """The whole run: ingest, dbt build, quality gate, train, score, publish.
 
 All steps share one process and one SparkSession: the embedded Derby
-metastore admits one process at a time.
+metastore admits one process at a time. Four quality gates guard it: the new
+events before they are appended, the feature mart and the labels after dbt,
+and the scores before they are published. A failed critical expectation
+stops the run there; the serving database then keeps the last accepted
+customers and scores and gets only the failed results.
 """
 
 from __future__ import annotations
@@ -16,15 +20,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from sparkify.config import Workdir
 from sparkify.ingest import IngestResult, ingest, resolve_inputs
-from sparkify.serving import CHURN_SCORES, publish
+from sparkify.quality import (
+    QualityGateError,
+    enforce,
+    load_reference,
+    save_reference,
+    summary_rows,
+    validate_table,
+)
+from sparkify.serving import CHURN_SCORES, publish, record_quality
 from sparkify.transform import PROJECT_DIR, DbtOutcome, dbt_build
 
 if TYPE_CHECKING:
     from ml import ChurnModel
+    from sparkify.quality import QualityReport
 
 __all__ = ["STEPS", "RunSummary", "run_pipeline"]
 
@@ -68,6 +82,7 @@ class RunSummary:
     holdout_note: str = ""
     quality: str = ""
     quality_warnings: list[str] = field(default_factory=list)
+    quality_reports: list[QualityReport] = field(default_factory=list)
     data_docs: Path | None = None
     serving_url: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
@@ -90,37 +105,29 @@ def run_pipeline(
     database unless every critical check passed.
     """
     from ml import NotTrained, load_champion, score_active_customers, train
-    from sparkify.quality import enforce, validate_table
     from sparkify.spark import spark_session
 
     files = resolve_inputs(input_spec)
     summary = RunSummary(workdir=workdir.root, serving_url=workdir.serving_url)
     clock = _StepClock(summary, on_step)
     spark = spark or spark_session(workdir, master)
+    gate = _Gates(workdir, summary)
 
     with clock("ingest"):
-        summary.ingest = ingest(spark, files, workdir)
+        summary.ingest = ingest(
+            spark, files, workdir, validate=lambda batch: gate(batch, "events")
+        )
 
     with clock("dbt build"):
         summary.dbt = dbt_build(workdir, full_refresh=full_refresh)
 
     with clock("quality"):
-        report = validate_table(
-            spark.table("analytics.customer_features"),
-            SUITES_DIR / "customer_features.yml",
-            workdir,
+        gate(spark.table("analytics.customer_features"), "customer_features")
+        labels = spark.table("analytics.churn_labels")
+        gate(
+            labels.withColumn("churned", F.col("is_churned_in_horizon").cast("int")),
+            "churn_labels",
         )
-        summary.data_docs = report.data_docs_index
-        summary.quality_warnings = [
-            f"{w.expectation}: {w.observed}" for w in report.warnings
-        ]
-        passed = sum(outcome.success for outcome in report.outcomes)
-        summary.quality = (
-            f"{passed} of {len(report.outcomes)} expectations passed on "
-            f"{report.table} ({len(report.critical_failures)} critical failed, "
-            f"{len(report.warnings)} warnings)"
-        )
-        enforce(report)
 
     with clock("train"):
         trained = train(spark, workdir, min_positives=min_positives)
@@ -146,6 +153,8 @@ def run_pipeline(
         )
         summary.model_version = model.version if model else None
         summary.scored = len(scores)
+        if model:
+            gate(_scores_of_active_customers(spark, scores), "churn_scores")
 
     with clock("publish"):
         customers = _serving_customers(spark)
@@ -153,8 +162,100 @@ def run_pipeline(
         summary.cancelled = int(customers["is_cancelled"].sum())
         summary.active = summary.customers - summary.cancelled
         summary.as_of = str(customers["as_of"].iloc[0]) if len(customers) else None
-        publish(workdir.serving_url, customers, scores, _facts(summary, model))
+        publish(
+            workdir.serving_url,
+            customers,
+            scores,
+            {**_facts(summary, model), **gate.facts(passed=True)},
+            quality=gate.results(),
+        )
+        gate.accept()
     return summary
+
+
+class _Gates:
+    """The run's quality gates: validate, remember each report, stop on critical.
+
+    The drift reference is the last accepted run's; ``accept`` makes this
+    run's observations the next run's reference.
+    """
+
+    def __init__(self, workdir: Workdir, summary: RunSummary) -> None:
+        self.workdir = workdir
+        self.summary = summary
+        self.reference = load_reference(workdir)
+
+    def __call__(self, frame: DataFrame, suite: str) -> None:
+        report = validate_table(
+            frame, SUITES_DIR / f"{suite}.yml", self.workdir, reference=self.reference
+        )
+        summary = self.summary
+        summary.quality_reports.append(report)
+        summary.data_docs = report.data_docs_index
+        summary.quality_warnings.extend(
+            f"{w.table}: {w.expectation}: {w.observed}" for w in report.warnings
+        )
+        summary.quality = self.headline()
+        try:
+            enforce(report)
+        except QualityGateError:
+            # The customers and scores stay as the last accepted run left
+            # them; the app learns why they are not newer.
+            record_quality(
+                self.workdir.serving_url, self.results(), self.facts(passed=False)
+            )
+            raise
+
+    def headline(self) -> str:
+        reports = self.summary.quality_reports
+        outcomes = [o for r in reports for o in r.outcomes]
+        critical = sum(len(r.critical_failures) for r in reports)
+        warnings = sum(len(r.warnings) for r in reports)
+        return (
+            f"{sum(o.success for o in outcomes)} of {len(outcomes)} expectations "
+            f"passed on {', '.join(r.table for r in reports)} "
+            f"({critical} critical failed, {warnings} warnings)"
+        )
+
+    def results(self) -> pd.DataFrame:
+        return pd.DataFrame(summary_rows(self.summary.quality_reports))
+
+    def facts(self, *, passed: bool) -> dict[str, str]:
+        reports = self.summary.quality_reports
+        return {
+            "quality_status": "passed" if passed else "failed",
+            "quality_checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "quality_summary": self.headline(),
+            "data_docs": str(self.summary.data_docs or ""),
+            "quality_runs": json.dumps([r.run_id for r in reports]),
+        }
+
+    def accept(self) -> None:
+        save_reference(self.workdir, self.summary.quality_reports)
+
+
+def _scores_of_active_customers(spark: SparkSession, scores: pd.DataFrame) -> DataFrame:
+    """Every customer at the scoring cutoff, with their score where they have one.
+
+    A customer the model skipped gets nulls and one scored twice appears twice,
+    so the churn_scores suite can tell both.
+    """
+    active = (
+        spark.table("analytics.customer_features")
+        .join(
+            spark.table("analytics.int_cutoffs").where("is_scoring_cutoff"),
+            "cutoff_date",
+        )
+        .select("customer_id")
+    )
+    columns = ["customer_id", "churn_probability", "risk_band", "model_version"]
+    rows = scores[columns].astype(object).where(scores[columns].notna(), None)
+    scored = spark.createDataFrame(
+        rows.values.tolist(),
+        "customer_id string, churn_probability double, risk_band string, "
+        "model_version string",
+    )
+    return active.join(scored, "customer_id", "left")
 
 
 class _StepClock:
@@ -218,7 +319,6 @@ def _facts(summary: RunSummary, model: ChurnModel | None) -> dict[str, str]:
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model_status": summary.model_status,
         "model_version": summary.model_version or "",
-        "data_docs": str(summary.data_docs or ""),
         "events_read": str(summary.ingest.lines_read if summary.ingest else 0),
         "events_rejected": str(summary.ingest.rejected if summary.ingest else 0),
     }

@@ -16,6 +16,12 @@ Three tables, rewritten as a whole by every run:
     Key/value facts about the run: ``as_of``, ``built_at``,
     ``horizon_days``, ``model_version``, ``holdout_metrics`` (JSON),
     ``data_docs`` and a ``model_status`` sentence for when no model exists.
+``quality_results``
+    One row per expectation checked by the latest run's quality gates:
+    suite, table, severity, whether it passed, what was observed and a few
+    offending rows (JSON). A run stopped by a critical expectation rewrites
+    this table and the ``quality_*`` metadata keys alone (``record_quality``),
+    so the app tells why the scores it shows are older than the logs.
 
 Publishing is atomic. For a SQLite file the new database is written next to
 the old one and moved over it with :func:`os.replace`; any other SQLAlchemy
@@ -39,9 +45,12 @@ __all__ = [
     "CUSTOMERS",
     "CHURN_SCORES",
     "METADATA",
+    "QUALITY_RESULTS",
     "RISK_BANDS",
     "metadata",
+    "load_quality",
     "publish",
+    "record_quality",
     "risk_band",
 ]
 
@@ -105,6 +114,21 @@ METADATA = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+QUALITY_RESULTS = sa.Table(
+    "quality_results",
+    metadata,
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("validated_at", sa.String(32), nullable=False),
+    sa.Column("suite", sa.String(64), nullable=False),
+    sa.Column("table_name", sa.String(64), nullable=False),
+    sa.Column("expectation", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("observed", sa.Text, nullable=False),
+    sa.Column("examples", sa.Text, nullable=False),
+    sa.Column("why", sa.Text, nullable=False),
+)
+
 # Lower bounds of each band on the churn probability, highest first.
 RISK_BANDS: tuple[tuple[str, float], ...] = (
     ("high", 0.3),
@@ -126,9 +150,13 @@ def publish(
     churn_scores: pd.DataFrame,
     facts: Mapping[str, str],
     *,
+    quality: pd.DataFrame | None = None,
     strategy: str | None = None,
 ) -> None:
     """Replace the serving database at ``url`` with these rows, atomically.
+
+    ``quality`` holds the ``quality_results`` rows (``summary_rows`` of
+    ``sparkify.quality``); none leaves that table empty.
 
     ``strategy`` is ``"file"`` (SQLite file swap) or ``"rename"`` (staging
     tables renamed in one transaction); by default SQLite files use
@@ -150,8 +178,10 @@ def publish(
     frames = {
         CUSTOMERS.name: _conform(customers, CUSTOMERS),
         CHURN_SCORES.name: _conform(churn_scores, CHURN_SCORES),
-        METADATA.name: pd.DataFrame(
-            {"key": list(facts), "value": [str(v) for v in facts.values()]}
+        METADATA.name: _facts_frame(facts),
+        QUALITY_RESULTS.name: _conform(
+            quality if quality is not None else _empty(QUALITY_RESULTS),
+            QUALITY_RESULTS,
         ),
     }
     if strategy == "file":
@@ -162,9 +192,63 @@ def publish(
         "published %d customers and %d scores to %s in %.1fs",
         len(frames[CUSTOMERS.name]),
         len(frames[CHURN_SCORES.name]),
-        sa_url.render_as_string(hide_password=True),
+        _shown(url),
         time.monotonic() - started,
     )
+
+
+def record_quality(url: str, quality: pd.DataFrame, facts: Mapping[str, str]) -> None:
+    """Replace ``quality_results`` and set ``facts`` in ``metadata``, in place.
+
+    For a run a quality gate stopped: customers and scores stay as the last
+    accepted run published them. Creates the tables when there are none yet.
+    """
+    engine = _engine(url)
+    try:
+        with engine.begin() as connection:
+            metadata.create_all(connection)
+            connection.execute(QUALITY_RESULTS.delete())
+            _write(connection, QUALITY_RESULTS, _conform(quality, QUALITY_RESULTS))
+            connection.execute(METADATA.delete().where(METADATA.c.key.in_(list(facts))))
+            _write(connection, METADATA, _facts_frame(facts))
+    finally:
+        engine.dispose()
+    log.info("recorded %d quality results in %s", len(quality), _shown(url))
+
+
+def load_quality(url: str) -> tuple[dict[str, str], pd.DataFrame]:
+    """The latest run's quality facts (``quality_*``, ``data_docs``) and results.
+
+    Raises ``LookupError`` when the database holds no quality results yet.
+    """
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(QUALITY_RESULTS.name):
+                raise LookupError(f"no quality results in {_shown(url)} yet")
+            facts = {
+                row.key: row.value
+                for row in connection.execute(sa.select(METADATA))
+                if row.key.startswith("quality_") or row.key == "data_docs"
+            }
+            results = pd.read_sql(sa.select(QUALITY_RESULTS), connection)
+    finally:
+        engine.dispose()
+    if results.empty and not facts:
+        raise LookupError(f"no quality results in {_shown(url)} yet")
+    return facts, results
+
+
+def _facts_frame(facts: Mapping[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({"key": list(facts), "value": [str(v) for v in facts.values()]})
+
+
+def _empty(table: sa.Table) -> pd.DataFrame:
+    return pd.DataFrame(columns=[column.name for column in table.columns])
+
+
+def _shown(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 def _engine(url: str) -> sa.Engine:

@@ -79,3 +79,77 @@ def test_ask_without_a_serving_database_says_to_run_first(tmp_path):
 
     assert result.returncode == 0
     assert "Run sparkify run first" in " ".join(result.stdout.split())
+
+
+def _serving_db_with_quality(path: Path, status: str) -> str:
+    import pandas as pd
+
+    from sparkify.serving import record_quality
+
+    url = f"sqlite:///{path}"
+    rows = [
+        {
+            "run_id": "r1",
+            "validated_at": "2026-12-04T06:00:00+00:00",
+            "suite": "events",
+            "table_name": "raw.events",
+            "expectation": expectation,
+            "severity": severity,
+            "success": success,
+            "observed": observed,
+            "examples": examples,
+            "why": "",
+        }
+        for expectation, severity, success, observed, examples in (
+            ("expect_column_values_to_be_in_set(page)", "critical",
+             status == "passed", "1 of 3 rows unexpected",
+             '["/logs/podcast.jsonl:2 (page=\'Podcast\')"]'),
+            ("expect_column_values_to_be_in_set(status)", "warning",
+             False, "1 of 3 rows unexpected", '["500"]'),
+            ("expect_column_values_to_not_be_null(ts)", "critical",
+             True, "0 of 3 rows unexpected", "[]"),
+        )
+    ]  # fmt: skip
+    facts = {
+        "quality_status": status,
+        "quality_checked_at": "2026-12-04T06:00:00+00:00",
+        "quality_summary": "1 of 3 expectations passed on raw.events",
+        "data_docs": str(path.parent / "docs" / "index.html"),
+    }
+    record_quality(url, pd.DataFrame(rows), facts)
+    return url
+
+
+def test_quality_prints_failures_and_the_data_docs_and_exits_1_when_stopped(
+    tmp_path,
+):
+    url = _serving_db_with_quality(tmp_path / "serving.db", "failed")
+
+    result = sparkify("quality", "--db", url)
+
+    assert result.returncode == 1, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "latest validation: failed" in out
+    assert "expect_column_values_to_be_in_set(page)" in out
+    assert "/logs/podcast.jsonl:2" in out
+    assert "expect_column_values_to_be_in_set(status)" in out
+    # Passed expectations are listed only with --all.
+    assert "to_not_be_null(ts)" not in out
+    assert (tmp_path / "docs" / "index.html").as_uri() in result.stdout
+
+
+def test_quality_lists_every_expectation_with_all_and_exits_0_when_passed(tmp_path):
+    url = _serving_db_with_quality(tmp_path / "serving.db", "passed")
+
+    result = sparkify("quality", "--db", url, "--all")
+
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "latest validation: passed" in out
+    assert "expect_column_values_to_not_be_null(ts)" in out
+
+
+def test_quality_without_results_says_to_run_first(tmp_path):
+    result = sparkify("quality", "--workdir", str(tmp_path))
+
+    assert "run `sparkify run` first" in _one_line_error(result)

@@ -150,6 +150,43 @@ def test_ask_prints_the_same_answer_in_a_terminal(generated):
     assert customer.last_name in stdout
 
 
+def test_a_critical_event_stops_the_next_run_and_keeps_the_served_scores(generated):
+    """Runs last among the tests of ``generated``: it adds a run to its workdir."""
+    workdir, logs, _ = generated
+    before = _tables(workdir)["churn_scores"]
+    last = json.loads(
+        (logs / "events.jsonl").read_text(encoding="utf-8").splitlines()[-1]
+    )
+    podcast = {
+        **last,
+        "page": "Podcast",
+        "itemInSession": last["itemInSession"] + 1,
+        "ts": last["ts"] + 1000,
+        "artist": None,
+        "song": None,
+        "length": None,
+    }
+    bad = logs / "podcast.jsonl"
+    bad.write_text(json.dumps(podcast) + "\n", encoding="utf-8")
+    try:
+        stopped = sparkify("run", "--input", str(logs), "--workdir", str(workdir))
+        report = sparkify("quality", "--workdir", str(workdir))
+    finally:
+        bad.unlink()
+
+    assert stopped.returncode == 1, stopped.stdout[-3000:]
+    assert "Traceback" not in stopped.stderr
+    message = " ".join(stopped.stderr.split())
+    assert "quality gate failed: table raw.events" in message
+    assert "expect_column_values_to_be_in_set(page)" in message
+    assert f"{bad}:1 (page='Podcast')" in message
+    pd.testing.assert_frame_equal(_tables(workdir)["churn_scores"], before)
+    assert report.returncode == 1, report.stderr
+    shown = " ".join(report.stdout.split())
+    assert "latest validation: failed" in shown
+    assert f"{bad}:1 (page='Podcast')" in shown
+
+
 def test_run_completes_on_eventsim_small(tmp_path):
     logs = shared_data(EVENTSIM_SMALL)
 

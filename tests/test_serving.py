@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from sparkify.serving import CUSTOMERS, publish, risk_band
+from sparkify.serving import (
+    CUSTOMERS,
+    load_quality,
+    publish,
+    record_quality,
+    risk_band,
+)
 
 
 def _customers(*ids: str, level: str = "free") -> pd.DataFrame:
@@ -82,7 +88,7 @@ def test_publish_by_renaming_tables_replaces_every_table(tmp_path):
     assert sorted(ids) == ["7", "8"]
     assert [(s.customer_id, s.risk_band) for s in scores] == [("8", "high")]
     assert facts == {"as_of": "b"}
-    assert tables == {"customers", "churn_scores", "metadata"}
+    assert tables == {"customers", "churn_scores", "metadata", "quality_results"}
 
 
 def test_publish_refuses_frames_missing_columns(tmp_path):
@@ -110,3 +116,71 @@ def test_risk_band_edges(probability, band):
 def test_risk_band_refuses_values_outside_zero_to_one():
     with pytest.raises(ValueError, match="probability must lie in"):
         risk_band(1.2)
+
+
+def _quality_row(expectation: str, *, success: bool, severity: str = "critical"):
+    return {
+        "run_id": "r1",
+        "validated_at": "2026-12-04T06:00:00+00:00",
+        "suite": "churn_scores",
+        "table_name": "churn_scores",
+        "expectation": expectation,
+        "severity": severity,
+        "success": success,
+        "observed": "1 of 3 rows unexpected",
+        "examples": '["7 (churn_probability=None)"]',
+        "why": "Every active customer is scored.",
+    }
+
+
+def test_record_quality_keeps_the_last_published_scores(tmp_path):
+    url = f"sqlite:///{tmp_path / 'serving.db'}"
+    passed = pd.DataFrame([_quality_row("expect_a", success=True)])
+    publish(
+        url,
+        _customers("7"),
+        _scores("7"),
+        {"as_of": "a", "quality_status": "passed"},
+        quality=passed,
+    )
+    failed = pd.DataFrame(
+        [
+            _quality_row("expect_b", success=False),
+            _quality_row("expect_c", success=True, severity="warning"),
+        ]
+    )
+
+    record_quality(url, failed, {"quality_status": "failed", "data_docs": "/d.html"})
+
+    facts, results = load_quality(url)
+    assert facts == {"quality_status": "failed", "data_docs": "/d.html"}
+    assert list(results["expectation"]) == ["expect_b", "expect_c"]
+    assert list(results["success"]) == [False, True]
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        scores = connection.execute(sa.text("select customer_id from churn_scores"))
+        as_of = connection.execute(
+            sa.text("select value from metadata where key = 'as_of'")
+        ).scalar_one()
+    assert list(scores.scalars()) == ["7"] and as_of == "a"
+
+
+def test_record_quality_creates_a_database_stopped_before_its_first_publish(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    record_quality(
+        url,
+        pd.DataFrame([_quality_row("expect_b", success=False)]),
+        {"quality_status": "failed"},
+    )
+
+    facts, results = load_quality(url)
+    assert facts["quality_status"] == "failed" and len(results) == 1
+
+
+def test_load_quality_says_when_there_is_nothing_yet(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    with pytest.raises(LookupError, match="no quality results"):
+        load_quality(url)
+    publish(url, _customers("1"), _scores("1"), {"as_of": "a"})
+    with pytest.raises(LookupError, match="no quality results"):
+        load_quality(url)
