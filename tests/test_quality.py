@@ -373,3 +373,27 @@ def test_a_customer_left_unscored_stops_the_gate_naming_the_customer(spark, gx_w
     assert "table churn_scores" in message
     assert "expect_column_values_to_not_be_null(churn_probability)" in message
     assert "\n      2 (churn_probability=None)" in message
+
+
+def test_an_edited_suite_file_replaces_the_stored_checkpoint(
+    spark, gx_workdir, tmp_path
+):
+    suite_file = tmp_path / "tiny.yml"
+    entry = {
+        "type": "expect_table_row_count_to_be_between",
+        "kwargs": {"min_value": 1},
+        "severity": "critical",
+        "why": "Not empty.",
+    }
+    suite_file.write_text(yaml.safe_dump({"table": "t", "expectations": [entry]}))
+    features = _frame(spark, _valid_rows())
+
+    before = validate_table(features, suite_file, gx_workdir)
+    again = validate_table(features, suite_file, gx_workdir)
+    entry["kwargs"] = {"min_value": 100}
+    suite_file.write_text(yaml.safe_dump({"table": "t", "expectations": [entry]}))
+    after = validate_table(features, suite_file, gx_workdir)
+
+    assert before.success and again.success
+    assert not after.success
+    assert after.critical_failures[0].observed == "observed 3"
