@@ -251,18 +251,24 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def benchmark_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark on generated logs takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--size", default="1GB", help="target size of the logs")
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--shards", type=int, default=1, help="generated files")
+    parser.add_argument("--scratch", type=Path, default=None, help="where to work")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch dir")
+    return parser
+
+
+def main() -> None:
+    parser = benchmark_arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=None, help="default: CPUs")
     parser.add_argument(
         "--master", default=None, help="default: local[*]; disk figures need local mode"
     )
-    parser.add_argument("--scratch", type=Path, default=None, help="where to work")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch dir")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="sparkify-dbt-bench-", dir=args.scratch))
