@@ -356,9 +356,9 @@ def quality(
     )
     suites = Table(title="suites", title_justify="left")
     for column in ("suite", "table", "passed", "critical failed", "warnings"):
-        suites.add_column(
-            column, justify="left" if column in ("suite", "table") else "right"
-        )
+        named = column in ("suite", "table")
+        # Names stay whole; the counts' headers wrap instead.
+        suites.add_column(column, justify="left" if named else "right", no_wrap=named)
     for (suite, table_name), group in results.groupby(
         ["suite", "table_name"], sort=False
     ):
