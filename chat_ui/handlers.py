@@ -174,6 +174,10 @@ def _first_customer(
             CHURN_SCORES.c.risk_band,
             CHURN_SCORES.c.model_version,
             CHURN_SCORES.c.cutoff_date,
+            CHURN_SCORES.c.reason_1,
+            CHURN_SCORES.c.reason_2,
+            CHURN_SCORES.c.reason_3,
+            CHURN_SCORES.c.action,
         )
         .select_from(
             CUSTOMERS.outerjoin(
@@ -255,6 +259,7 @@ def _card(customer: Mapping[str, Any], facts: Mapping[str, str]) -> str:
         [
             heading,
             _status(customer, facts),
+            *_reasons(customer),
             "- " + " · ".join(profile) + "\n- " + " · ".join(history),
             f"**Activity{as_of}**",
             _activity_table(customer),
@@ -279,6 +284,22 @@ def _status(customer: Mapping[str, Any], facts: Mapping[str, str]) -> str:
         f"{_code(customer['model_version'])}, features cut off "
         f"{_escape(customer['cutoff_date'])}"
     )
+
+
+def _reasons(customer: Mapping[str, Any]) -> list[str]:
+    """What raises a scored customer's risk most, and the suggested action."""
+    if customer["is_cancelled"] or customer["churn_probability"] is None:
+        return []
+    reasons = [customer[f"reason_{i}"] for i in (1, 2, 3) if customer[f"reason_{i}"]]
+    parts = []
+    if reasons:
+        parts.append(
+            "**What raises the risk most:**\n"
+            + "\n".join(f"- {_escape(reason)}" for reason in reasons)
+        )
+    if customer["action"]:
+        parts.append(f"**Suggested action:** {_escape(customer['action'])}")
+    return parts
 
 
 def _activity_table(customer: Mapping[str, Any]) -> str:

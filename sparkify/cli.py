@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,32 @@ WorkdirOption = Annotated[
         envvar=WORKDIR_ENV,
         help="Where the warehouse, metastore, reports, model and serving database go.",
         show_default="./work",
+    ),
+]
+TrackingUriOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking and registry URI.",
+        show_default="sqlite:///WORKDIR/mlflow/mlflow.db",
+    ),
+]
+RulesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        envvar="SPARKIFY_RETENTION_RULES",
+        help="Retention rules file (YAML) that maps drivers to suggestions.",
+        show_default="ml/retention_rules.yml",
+    ),
+]
+MasterOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SPARKIFY_SPARK_MASTER",
+        help="Spark master URL.",
+        show_default="local[*]",
     ),
 ]
 DbOption = Annotated[
@@ -203,6 +230,14 @@ def run(
             "model's columns or the cutoff settings).",
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Promote the new model even if the champion is better."
+        ),
+    ] = False,
+    tracking_uri: TrackingUriOption = None,
+    rules: RulesOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
     ] = False,
@@ -216,6 +251,7 @@ def run(
 
     place = Workdir.at(workdir)
     log_path = _setup_logging(place, verbose)
+    _use_rules(rules)
     done: list[str] = []
     with console.status("starting Spark") as status:
 
@@ -233,6 +269,8 @@ def run(
                 master=master,
                 min_positives=min_churners,
                 full_refresh=full_refresh,
+                force=force,
+                tracking_uri=tracking_uri,
                 on_step=on_step,
             )
         except Exception as exc:  # noqa: BLE001 - every failure gets a sentence
@@ -280,17 +318,7 @@ def _print_summary(summary: RunSummary, log_path: Path) -> None:
     for warning in summary.quality_warnings:
         table.add_row("quality warning", warning)
     table.add_row("model", summary.model_status)
-    holdout = summary.holdout
-    if holdout:
-        table.add_row(
-            "holdout",
-            f"cutoff {holdout['cutoff_date']}: {holdout['rows']:,} customers, "
-            f"{holdout['positives']} churned; ROC-AUC {_num(holdout['roc_auc'])}, "
-            f"PR-AUC {_num(holdout['pr_auc'])} (base rate "
-            f"{holdout['base_rate']:.3f}), churn-class F1 {holdout['f1']:.3f}",
-        )
-    elif summary.holdout_note:
-        table.add_row("holdout", summary.holdout_note)
+    _model_rows(table, summary)
     table.add_row("scored", f"{summary.scored:,} active customers")
     table.add_row(
         "seconds",
@@ -304,6 +332,7 @@ def _print_summary(summary: RunSummary, log_path: Path) -> None:
         + ")",
     )
     out.print(table)
+    _print_evaluation(summary)
     # Paths on lines of their own, never wrapped, so they can be copied.
     paths = {
         "data docs": summary.data_docs,
@@ -318,6 +347,135 @@ def _print_summary(summary: RunSummary, log_path: Path) -> None:
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _model_rows(table: Table, summary: RunSummary) -> None:
+    """The champion's figures and the promotion decision, as summary rows."""
+    holdout = summary.holdout
+    if holdout:
+        table.add_row(
+            "evaluation",
+            f"{summary.model_version} on cutoff {holdout['cutoff_date']}: "
+            f"{holdout['rows']:,} customers, {holdout['positives']} churned; "
+            f"ROC-AUC {_num(holdout['roc_auc'])}, PR-AUC {_num(holdout['pr_auc'])} "
+            f"(base rate {holdout['base_rate']:.3f}), churn-class F1 "
+            f"{holdout['f1']:.3f}, top-10% lift {_num(holdout['top_lift'])} "
+            f"({holdout['top_positives']} of {holdout['positives']} churners in "
+            f"the top {holdout['top_rows']:,})",
+        )
+    if summary.decision:
+        table.add_row("decision", summary.decision)
+
+
+def _print_evaluation(summary: RunSummary) -> None:
+    if summary.evaluation:
+        out.print(summary.evaluation, soft_wrap=True, highlight=False)
+    if summary.tracking_uri:
+        out.print(f"mlflow: {summary.tracking_uri}", soft_wrap=True, highlight=False)
+
+
+def _use_rules(rules: Path | None) -> None:
+    """Check the rules file now, before Spark starts; the run reads it later."""
+    from ml import RULES_ENV, RulesError, load_rules
+
+    try:
+        load_rules(rules)
+    except RulesError as exc:
+        raise _fail(str(exc)) from None
+    if rules is not None:
+        os.environ[RULES_ENV] = str(rules.resolve())
+
+
+@app.command()
+def train(
+    workdir: WorkdirOption = None,
+    master: MasterOption = None,
+    min_churners: Annotated[
+        int, typer.Option(help="Fewest churners needed to train a model.")
+    ] = 5,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Promote the new model even if the champion is better."
+        ),
+    ] = False,
+    tracking_uri: TrackingUriOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="xgboost workers [default: Spark's parallelism, at most the "
+            "task slots]."
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
+    ] = False,
+) -> None:
+    """Train a challenger on the tables the last run built; promote it if it is
+    at least as good as the champion on the latest labelled cutoff.
+    """
+    from sparkify.pipeline import run_training
+
+    place = Workdir.at(workdir)
+    log_path = _setup_logging(place, verbose)
+    with console.status("training"):
+        try:
+            summary = run_training(
+                place,
+                master=master,
+                min_churners=min_churners,
+                force=force,
+                tracking_uri=tracking_uri,
+                num_workers=workers,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure gets a sentence
+            raise _fail(_explain(exc, log_path), 1) from None
+    out.print(summary.decision, soft_wrap=True, highlight=False)
+    _print_evaluation(summary)
+    out.print(
+        f"seconds: train {summary.seconds.get('train', 0):.0f}; log: {log_path}",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+@app.command()
+def score(
+    workdir: WorkdirOption = None,
+    master: MasterOption = None,
+    tracking_uri: TrackingUriOption = None,
+    rules: RulesOption = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
+    ] = False,
+) -> None:
+    """Score every active customer with the champion, with reasons and a
+    retention suggestion, into the serving database.
+    """
+    from sparkify.pipeline import run_scoring
+
+    place = Workdir.at(workdir)
+    log_path = _setup_logging(place, verbose)
+    _use_rules(rules)
+    with console.status("scoring"):
+        try:
+            summary = run_scoring(place, master=master, tracking_uri=tracking_uri)
+        except Exception as exc:  # noqa: BLE001 - every failure gets a sentence
+            raise _fail(_explain(exc, log_path), 1) from None
+    out.print(
+        f"scored {summary.scored:,} active customers with model "
+        f"{summary.model_version}; seconds: score "
+        f"{summary.seconds.get('score', 0):.0f}, publish "
+        f"{summary.seconds.get('publish', 0):.0f}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    table = Table(show_header=False)
+    _model_rows(table, summary)
+    out.print(table)
+    out.print(
+        f"serving database: {summary.serving_url}", soft_wrap=True, highlight=False
+    )
 
 
 def _serving_url(workdir: Path | None, db: str | None) -> str:

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ml import ChurnModel
     from sparkify.quality import QualityReport
 
-__all__ = ["STEPS", "RunSummary", "run_pipeline"]
+__all__ = ["STEPS", "RunSummary", "run_pipeline", "run_scoring", "run_training"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ class RunSummary:
     model_status: str = ""
     holdout: dict[str, object] | None = None
     holdout_note: str = ""
+    decision: str = ""
+    evaluation: str = ""
+    tracking_uri: str = ""
     quality: str = ""
     quality_warnings: list[str] = field(default_factory=list)
     quality_reports: list[QualityReport] = field(default_factory=list)
@@ -96,6 +99,8 @@ def run_pipeline(
     master: str | None = None,
     min_positives: int = 5,
     full_refresh: bool = False,
+    force: bool = False,
+    tracking_uri: str | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run every step on the logs named by ``input_spec``.
@@ -104,7 +109,7 @@ def run_pipeline(
     message meant for the person running it; nothing reaches the serving
     database unless every critical check passed.
     """
-    from ml import NotTrained, load_champion, score_active_customers, train
+    from ml import score_active_customers
     from sparkify.spark import spark_session
 
     files = resolve_inputs(input_spec)
@@ -133,20 +138,14 @@ def run_pipeline(
         )
 
     with clock("train"):
-        trained = train(spark, workdir, min_positives=min_positives)
-        if isinstance(trained, NotTrained):
-            model = load_champion(workdir)
-            summary.model_status = f"No new model was trained: {trained.reason}." + (
-                f" Scores come from the previous model {model.version}."
-                if model
-                else " No earlier model exists, so customers are not scored."
-            )
-            log.warning(summary.model_status)
-        else:
-            model = trained
-            summary.model_status = f"Model {model.version} trained on this data."
-            summary.holdout = asdict(model.holdout) if model.holdout else None
-            summary.holdout_note = model.holdout_note
+        model = _train(
+            spark,
+            workdir,
+            summary,
+            min_churners=min_positives,
+            force=force,
+            tracking_uri=tracking_uri,
+        )
 
     with clock("score"):
         scores = (
@@ -339,8 +338,173 @@ def _facts(summary: RunSummary, model: ChurnModel | None) -> dict[str, str]:
         "events_rejected": str(summary.ingest.rejected if summary.ingest else 0),
     }
     if model is not None:
-        facts["horizon_days"] = str(model.horizon_days)
-        facts["holdout_metrics"] = json.dumps(
-            asdict(model.holdout) if model.holdout else None
-        )
+        facts |= _model_facts(summary, model)
     return facts
+
+
+def _model_facts(summary: RunSummary, model: ChurnModel) -> dict[str, str]:
+    """What the app and a reader of the database learn of the scoring model."""
+    reports = [model.evaluation, *([model.baseline] if model.baseline else [])]
+    return {
+        "horizon_days": str(model.horizon_days),
+        "model_version": model.version,
+        "holdout_metrics": json.dumps(model.evaluation.to_dict()),
+        "evaluation": json.dumps([report.to_dict() for report in reports]),
+        "promotion_decision": summary.decision,
+        "mlflow_run_id": model.run_id,
+        "tracking_uri": summary.tracking_uri,
+    }
+
+
+def _train(
+    spark: SparkSession,
+    workdir: Workdir,
+    summary: RunSummary,
+    *,
+    min_churners: int,
+    force: bool,
+    tracking_uri: str | None,
+    num_workers: int | None = None,
+) -> ChurnModel | None:
+    """Train a challenger, decide on it; the champion afterwards, if any."""
+    from ml import format_reports, train
+
+    outcome = train(
+        spark,
+        workdir,
+        min_churners=min_churners,
+        force=force,
+        tracking_uri=tracking_uri,
+        num_workers=num_workers,
+    )
+    summary.tracking_uri = _safe_uri(outcome.tracking_uri)
+    summary.decision = outcome.decision
+    summary.evaluation = format_reports(outcome.reports) if outcome.reports else ""
+    model = outcome.champion
+    if outcome.not_trained:
+        summary.model_status = outcome.decision
+    elif outcome.promoted:
+        summary.model_status = f"Model {model.version} trained on this data."
+    else:
+        summary.model_status = (
+            f"Model {outcome.challenger.version} was trained on this data but "
+            f"the champion {model.version} stays."
+        )
+    if model is not None:
+        summary.holdout = model.evaluation.to_dict()
+    return model
+
+
+def _safe_uri(uri: str) -> str:
+    # A tracking server URI may carry a password.
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a database URL: an http(s) URI or a path
+        return uri.split("@")[-1] if "@" in uri else uri
+
+
+def run_training(
+    workdir: Workdir,
+    *,
+    spark: SparkSession | None = None,
+    master: str | None = None,
+    min_churners: int = 5,
+    force: bool = False,
+    tracking_uri: str | None = None,
+    num_workers: int | None = None,
+) -> RunSummary:
+    """``sparkify train``: a challenger from the tables the last run built.
+
+    Prints nothing and publishes nothing: the summary holds the decision and
+    the figures; ``run_scoring`` then scores with whichever model is champion.
+    """
+    from sparkify.spark import spark_session
+
+    summary = RunSummary(workdir=workdir.root, serving_url=workdir.serving_url)
+    clock = _StepClock(summary, None)
+    spark = spark or spark_session(workdir, master)
+    _require_marts(spark)
+    with clock("train"):
+        model = _train(
+            spark,
+            workdir,
+            summary,
+            min_churners=min_churners,
+            force=force,
+            tracking_uri=tracking_uri,
+            num_workers=num_workers,
+        )
+    summary.model_version = model.version if model else None
+    return summary
+
+
+def run_scoring(
+    workdir: Workdir,
+    *,
+    spark: SparkSession | None = None,
+    master: str | None = None,
+    tracking_uri: str | None = None,
+    rules_path: Path | None = None,
+) -> RunSummary:
+    """``sparkify score``: score the active customers with the champion.
+
+    Replaces the scores in the serving database and leaves the rest as the
+    last run published it (a database not yet published is published whole).
+    """
+    from ml import load_champion, load_rules, score_active_customers
+    from sparkify.serving import replace_scores
+    from sparkify.spark import spark_session
+
+    rules = load_rules(rules_path)
+    summary = RunSummary(workdir=workdir.root, serving_url=workdir.serving_url)
+    clock = _StepClock(summary, None)
+    spark = spark or spark_session(workdir, master)
+    _require_marts(spark)
+    with clock("score"):
+        model = load_champion(workdir, tracking_uri)
+        if model is None:
+            raise ValueError(
+                "no champion model to score with yet; train one with "
+                "`sparkify train` (or `sparkify run`)"
+            )
+        scores = score_active_customers(spark, model, rules=rules)
+        summary.model_version = model.version
+        summary.scored = len(scores)
+        summary.model_status = f"Model {model.version} scored this data."
+        summary.holdout = model.evaluation.to_dict()
+        summary.tracking_uri = _safe_uri(_tracking_uri_of(workdir, tracking_uri))
+    with clock("publish"):
+        facts = {
+            "model_status": summary.model_status,
+            "scored_at": str(scores["scored_at"].iloc[0]) if len(scores) else "",
+            **_model_facts(summary, model),
+        }
+        facts.pop("promotion_decision")
+        if not replace_scores(workdir.serving_url, scores, facts):
+            customers = _serving_customers(spark)
+            summary.customers = len(customers)
+            summary.as_of = str(customers["as_of"].iloc[0]) if len(customers) else None
+            publish(
+                workdir.serving_url,
+                customers,
+                scores,
+                {"as_of": summary.as_of or "", **facts},
+            )
+    return summary
+
+
+def _tracking_uri_of(workdir: Workdir, uri: str | None) -> str:
+    from ml import tracking_uri
+
+    return tracking_uri(workdir, uri)
+
+
+def _require_marts(spark: SparkSession) -> None:
+    for table in ("analytics.customer_features", "analytics.churn_labels"):
+        if not spark.catalog.tableExists(table):
+            raise ValueError(
+                f"{table} does not exist in this workdir yet; build it with "
+                "`sparkify run --input LOGS` first"
+            )

@@ -11,10 +11,15 @@ Three tables, rewritten as a whole by every run:
 ``churn_scores``
     One row per active (not cancelled) customer the champion model scored:
     probability of cancelling within the horizon, a risk band, the model
-    version and the cutoff the features were computed at.
+    version and the cutoff the features were computed at; up to three
+    sentences on what raises the risk most (``reason_1`` strongest), the
+    retention suggestion for them (``action``, from the rule ``action_rule``)
+    and when the score was computed (``scored_at``).
 ``metadata``
     Key/value facts about the run: ``as_of``, ``built_at``,
     ``horizon_days``, ``model_version``, ``holdout_metrics`` (JSON),
+    ``evaluation`` (JSON: the champion's and the baseline's figures on the
+    evaluation cutoff, with the churners behind them), ``promotion_decision``,
     ``data_docs`` and a ``model_status`` sentence for when no model exists.
 ``quality_results``
     One row per expectation checked by the latest run's quality gates:
@@ -52,6 +57,7 @@ __all__ = [
     "publish",
     "record_quality",
     "risk_band",
+    "replace_scores",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,6 +111,12 @@ CHURN_SCORES = sa.Table(
     sa.Column("risk_band", sa.String(8), nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False),
     sa.Column("cutoff_date", sa.String(10), nullable=False),
+    sa.Column("reason_1", sa.Text),
+    sa.Column("reason_2", sa.Text),
+    sa.Column("reason_3", sa.Text),
+    sa.Column("action", sa.Text),
+    sa.Column("action_rule", sa.String(200)),
+    sa.Column("scored_at", sa.String(32)),
 )
 
 METADATA = sa.Table(
@@ -329,3 +341,45 @@ def _publish_rename(engine: sa.Engine, frames: Mapping[str, pd.DataFrame]) -> No
         raise
     finally:
         engine.dispose()
+
+
+def replace_scores(
+    url: str, churn_scores: pd.DataFrame, facts: Mapping[str, str]
+) -> bool:
+    """Replace ``churn_scores`` and set ``facts`` in ``metadata``, in one transaction.
+
+    For ``sparkify score``: the customers, and any other table, stay as the
+    last run published them. Returns False, writing nothing, when there is
+    no serving database at ``url`` yet.
+    """
+    started = time.monotonic()
+    frame = _conform(churn_scores, CHURN_SCORES)
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() == "sqlite" and sa_url.database not in (None, ""):
+        if sa_url.database != ":memory:" and not Path(sa_url.database).is_file():
+            return False
+    engine = _engine(url)
+    try:
+        with engine.begin() as connection:
+            tables = set(sa.inspect(connection).get_table_names())
+            if not {CUSTOMERS.name, CHURN_SCORES.name, METADATA.name} <= tables:
+                return False
+            connection.execute(CHURN_SCORES.delete())
+            _write(connection, CHURN_SCORES, frame)
+            connection.execute(METADATA.delete().where(METADATA.c.key.in_(list(facts))))
+            _write(
+                connection,
+                METADATA,
+                pd.DataFrame(
+                    {"key": list(facts), "value": [str(v) for v in facts.values()]}
+                ),
+            )
+    finally:
+        engine.dispose()
+    log.info(
+        "replaced %d scores in %s in %.1fs",
+        len(frame),
+        sa_url.render_as_string(hide_password=True),
+        time.monotonic() - started,
+    )
+    return True

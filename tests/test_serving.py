@@ -44,6 +44,12 @@ def _scores(*ids: str, probability: float = 0.25) -> pd.DataFrame:
             "risk_band": [risk_band(probability)] * len(ids),
             "model_version": ["v1"] * len(ids),
             "cutoff_date": ["2018-12-01"] * len(ids),
+            "reason_1": ["12 adverts per hour of music in the last 28 days"] * len(ids),
+            "reason_2": [None] * len(ids),
+            "reason_3": [None] * len(ids),
+            "action": ["Offer a discounted month of the paid tier."] * len(ids),
+            "action_rule": ["adverts on the free tier"] * len(ids),
+            "scored_at": ["2018-12-01T06:00:00+00:00"] * len(ids),
         }
     )
 

@@ -107,6 +107,16 @@ class Sample:
                 "risk_band": ["high"],
                 "model_version": ["xgb-7"],
                 "cutoff_date": ["2018-11-20"],
+                "reason_1": [
+                    "listening fell 60% in the last week compared with the three before"
+                ],
+                "reason_2": ["2 errors in the last 28 days"],
+                "reason_3": [None],
+                "action": [
+                    "Book a technical-support follow-up about the errors they ran into."
+                ],
+                "action_rule": ["repeated errors"],
+                "scored_at": ["2018-11-21T06:00:00+00:00"],
             }
         )
     )

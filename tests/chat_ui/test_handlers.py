@@ -40,6 +40,26 @@ def test_answer_for_a_scored_customer_shows_profile_risk_and_activity(serving_ur
     assert "| Errors | 0 | 1 | 0 | new |" in card
 
 
+def test_answer_for_a_scored_customer_gives_the_reasons_and_the_action(serving_url):
+    card = answer("39", serving_url)
+
+    assert "**What raises the risk most:**" in card
+    assert (
+        "- listening fell 60% in the last week compared with the three before\n"
+        "- 2 errors in the last 28 days" in card
+    )
+    assert (
+        "**Suggested action:** Book a technical-support follow-up about the "
+        "errors they ran into." in card
+    )
+
+
+def test_answer_for_an_unscored_customer_gives_no_reasons(serving_url):
+    card = answer("100012", serving_url)
+
+    assert "raises the risk" not in card and "Suggested action" not in card
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -63,7 +83,8 @@ def test_answer_for_a_cancelled_customer_gives_the_date_and_no_risk(serving_url)
 
 
 def test_answer_never_rates_a_cancelled_customer_even_with_a_score(sample, serving_url):
-    sample.churn_scores.loc[1] = ["1042", 0.9, "high", "xgb-7", "2018-11-20"]
+    sample.churn_scores.loc[1] = sample.churn_scores.loc[0]
+    sample.churn_scores.loc[1, ["customer_id", "churn_probability"]] = ["1042", 0.9]
     sample.publish(serving_url)
 
     card = answer("1042", serving_url)

@@ -1,0 +1,428 @@
+"""Train a churn model with ``xgboost.spark`` and rate it on the latest labelled cutoff.
+
+The split is by time. The latest labelled cutoff is the evaluation cutoff;
+the model learns only from cutoffs whose whole horizon had ended by then,
+which is all that would have been known on that day. The latest of those is
+the validation cutoff: early stopping watches it and the decision threshold
+is chosen on it. The other training cutoffs are the rows the trees are fitted
+on. The model evaluated is the model saved and scored with: no refit, so the
+figures describe exactly the model agents see, and a later challenger can be
+compared with it on a later cutoff it has never seen.
+
+Class imbalance is handled by weighting churners by ``scale_pos_weight``
+(non-churners / churners of the fitted rows); the weight inflates the odds
+the model learns by that factor, so :func:`calibrate` divides it back out
+and the scores stay probabilities (the Brier score and reliability table
+check that).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from xgboost.spark import SparkXGBClassifier, SparkXGBClassifierModel
+
+from ml._evaluation import EvaluationReport, choose_threshold, evaluate
+from ml._features import LABEL, Marts, feature_columns, model_input
+
+__all__ = [
+    "BASELINE_NAME",
+    "XGB_NAME",
+    "XGB_PARAMS",
+    "ChurnModel",
+    "NotTrained",
+    "Split",
+    "TrainedChallenger",
+    "calibrate",
+    "plan_split",
+    "probabilities",
+    "task_slots",
+    "train_challenger",
+]
+
+log = logging.getLogger(__name__)
+
+XGB_NAME = "xgboost"
+BASELINE_NAME = "logistic regression"
+VALIDATION = "is_validation"
+WEIGHT = "class_weight"
+VECTOR = "features"
+
+XGB_PARAMS: dict[str, Any] = {
+    "max_depth": 4,
+    "n_estimators": 400,
+    "learning_rate": 0.05,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 2.0,
+    "reg_lambda": 1.0,
+    "early_stopping_rounds": 30,
+    "eval_metric": "logloss",
+    "verbosity": 0,
+}
+BASELINE_PARAMS: dict[str, Any] = {"maxIter": 100, "regParam": 0.01}
+
+
+@dataclass(frozen=True)
+class NotTrained:
+    """Why no model could be trained from this data."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which labelled cutoffs fit, validate and evaluate a model."""
+
+    horizon_days: int
+    fit_cutoffs: list[str]
+    validation_cutoff: str
+    evaluation_cutoff: str
+    counts: dict[str, tuple[int, int]]
+
+    def rows(self, cutoffs: list[str]) -> tuple[int, int]:
+        """Rows and churners of ``cutoffs``."""
+        pairs = [self.counts[cutoff] for cutoff in cutoffs]
+        return sum(r for r, _ in pairs), sum(p for _, p in pairs)
+
+
+@dataclass
+class ChurnModel:
+    """A trained model with what is needed to score, explain and defend it."""
+
+    features: list[str]
+    threshold: float
+    pos_weight: float
+    best_iteration: int | None
+    horizon_days: int
+    fit_cutoffs: list[str]
+    validation_cutoff: str
+    evaluation_cutoff: str
+    train_rows: int
+    train_positives: int
+    trained_at: str
+    params: dict[str, Any]
+    evaluation: EvaluationReport
+    baseline: EvaluationReport | None = None
+    registry_version: str = ""
+    run_id: str = ""
+    spark_model: SparkXGBClassifierModel | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def version(self) -> str:
+        """``v`` and the MLflow registry version, e.g. ``v3``; empty before."""
+        return f"v{self.registry_version}" if self.registry_version else ""
+
+    def to_json(self) -> str:
+        record = asdict(self)
+        record.pop("spark_model")
+        record["evaluation"] = self.evaluation.to_dict()
+        record["baseline"] = self.baseline.to_dict() if self.baseline else None
+        return json.dumps(record, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> ChurnModel:
+        record = json.loads(text)
+        record["evaluation"] = EvaluationReport.from_dict(record["evaluation"])
+        if record.get("baseline"):
+            record["baseline"] = EvaluationReport.from_dict(record["baseline"])
+        return cls(**record)
+
+    def can_be_evaluated_on(self, cutoff: str) -> bool:
+        """True when every label this model learned from was known by ``cutoff``."""
+        known_by = dt.date.fromisoformat(self.validation_cutoff) + dt.timedelta(
+            days=self.horizon_days
+        )
+        return known_by <= dt.date.fromisoformat(cutoff)
+
+
+@dataclass
+class TrainedChallenger:
+    """A freshly trained model and the evaluation rows it was rated on."""
+
+    model: ChurnModel
+    split: Split
+    evaluation_rows: DataFrame
+
+
+def task_slots(spark: SparkSession) -> int:
+    """How many tasks this Spark can run at once (xgboost needs one per worker)."""
+    # The count xgboost.spark itself checks num_workers against.
+    from xgboost.spark.utils import _get_max_num_concurrent_tasks
+
+    return int(_get_max_num_concurrent_tasks(spark.sparkContext))
+
+
+def plan_split(
+    counts: dict[str, tuple[int, int]], horizon_days: int, min_churners: int
+) -> Split | NotTrained:
+    """Fit, validation and evaluation cutoffs from (rows, churners) per cutoff."""
+    if not counts:
+        return NotTrained(
+            "no labelled cutoff yet: the logs must span more than the "
+            f"{horizon_days}-day horizon after the first cutoff"
+        )
+    evaluation = max(counts)
+    known = sorted(
+        cutoff
+        for cutoff in counts
+        if dt.date.fromisoformat(cutoff) + dt.timedelta(days=horizon_days)
+        <= dt.date.fromisoformat(evaluation)
+    )
+    if len(known) < 2:
+        return NotTrained(
+            f"only {len(known)} labelled cutoff(s) end their {horizon_days}-day "
+            f"horizon by the evaluation cutoff {evaluation}; two are needed (one "
+            "to fit, one to validate on): more days of logs would give them"
+        )
+    split = Split(horizon_days, known[:-1], known[-1], evaluation, counts)
+    _, train_positives = split.rows(known)
+    eval_positives = counts[evaluation][1]
+    if train_positives < min_churners or eval_positives == 0:
+        return NotTrained(
+            f"only {train_positives} churner(s) in the training cutoffs "
+            f"{known[0]} to {known[-1]} (at least {min_churners} needed) and "
+            f"{eval_positives} in the evaluation cutoff {evaluation} (at least "
+            "1 needed): more days of logs, or logs with cancellations, would "
+            "give more"
+        )
+    return split
+
+
+def train_challenger(
+    spark: SparkSession,
+    *,
+    marts: Marts | None = None,
+    min_churners: int = 5,
+    num_workers: int | None = None,
+    seed: int = 42,
+    params: dict[str, Any] | None = None,
+) -> TrainedChallenger | NotTrained:
+    """Fit XGBoost and the baseline on the time split and rate both.
+
+    ``num_workers`` defaults to Spark's default parallelism, capped at the
+    task slots; asking for more slots than there are is an error. ``params``
+    override ``XGB_PARAMS``.
+    """
+    if min_churners < 1:
+        raise ValueError(f"min_churners must be at least 1, got {min_churners}")
+    marts = marts or Marts()
+    slots = task_slots(spark)
+    if num_workers is None:
+        num_workers = max(1, min(spark.sparkContext.defaultParallelism, slots))
+    elif not 1 <= num_workers <= slots:
+        raise ValueError(
+            f"num_workers must be between 1 and the {slots} task slot(s) of this "
+            f"Spark ({spark.sparkContext.master}), got {num_workers}: xgboost "
+            "needs all its workers running at once"
+        )
+    started = time.monotonic()
+
+    features = spark.table(marts.features)
+    names = feature_columns(features)
+    labelled = model_input(
+        features.join(
+            spark.table(marts.labels).select("customer_cutoff_id", LABEL),
+            "customer_cutoff_id",
+        ),
+        names,
+    ).withColumn("cutoff", F.col("cutoff_date").cast("string"))
+    counts = {
+        row.cutoff: (row.rows, row.positives)
+        for row in labelled.groupBy("cutoff")
+        .agg(F.count("*").alias("rows"), F.sum("label").cast("int").alias("positives"))
+        .collect()
+    }
+    horizon_days = marts.horizon_days(spark)
+    split = plan_split(counts, horizon_days, min_churners)
+    if isinstance(split, NotTrained):
+        return split
+    fit_rows, fit_positives = split.rows(split.fit_cutoffs)
+    pos_weight = (fit_rows - fit_positives) / max(fit_positives, 1)
+    log.info(
+        "training churn model: fit on %s (%d rows, %d churners), validate on %s, "
+        "evaluate on %s; %d features, %d xgboost workers of %d task slots, "
+        "scale_pos_weight %.2f",
+        ", ".join(split.fit_cutoffs),
+        fit_rows,
+        fit_positives,
+        split.validation_cutoff,
+        split.evaluation_cutoff,
+        len(names),
+        num_workers,
+        slots,
+        pos_weight,
+    )
+
+    training = (
+        _assembled(labelled, names)
+        .where(F.col("cutoff").isin([*split.fit_cutoffs, split.validation_cutoff]))
+        .withColumn(VALIDATION, F.col("cutoff") == split.validation_cutoff)
+        .withColumn(WEIGHT, F.when(F.col("label") == 1, pos_weight).otherwise(1.0))
+        .cache()
+    )
+    evaluation_rows = _assembled(labelled, names).where(
+        F.col("cutoff") == split.evaluation_cutoff
+    )
+    evaluation_rows = evaluation_rows.cache()
+    chosen = dict(XGB_PARAMS, **(params or {}))
+    classifier = SparkXGBClassifier(
+        features_col=VECTOR,
+        label_col="label",
+        validation_indicator_col=VALIDATION,
+        num_workers=num_workers,
+        random_state=seed,
+        scale_pos_weight=pos_weight,
+        verbose=False,
+        **chosen,
+    )
+    spark_model = classifier.fit(training)
+    best_iteration = _best_iteration(spark_model)
+
+    validation = training.where(VALIDATION)
+    threshold = _threshold(
+        probabilities(spark_model, validation, names, pos_weight), split
+    )
+    model = ChurnModel(
+        features=names,
+        threshold=threshold,
+        pos_weight=pos_weight,
+        best_iteration=best_iteration,
+        horizon_days=horizon_days,
+        fit_cutoffs=split.fit_cutoffs,
+        validation_cutoff=split.validation_cutoff,
+        evaluation_cutoff=split.evaluation_cutoff,
+        train_rows=fit_rows + split.counts[split.validation_cutoff][0],
+        train_positives=fit_positives + split.counts[split.validation_cutoff][1],
+        trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        params=dict(chosen, seed=seed, num_workers=num_workers),
+        evaluation=rate(
+            XGB_NAME,
+            split.evaluation_cutoff,
+            probabilities(spark_model, evaluation_rows, names, pos_weight),
+            threshold,
+        ),
+        spark_model=spark_model,
+    )
+    model.baseline = _baseline(training, evaluation_rows, names, split, pos_weight)
+    training.unpersist()
+    log.info(
+        "trained churn model in %.1fs: best iteration %s, evaluation on %s: "
+        "PR-AUC %s, ROC-AUC %s, %d churners",
+        time.monotonic() - started,
+        best_iteration,
+        split.evaluation_cutoff,
+        model.evaluation.pr_auc,
+        model.evaluation.roc_auc,
+        model.evaluation.positives,
+    )
+    return TrainedChallenger(model, split, evaluation_rows)
+
+
+def rate(
+    name: str, cutoff: str, scored: DataFrame, threshold: float
+) -> EvaluationReport:
+    """:func:`evaluate` on a scored Spark frame with ``label`` and ``probability``."""
+    frame = scored.select("label", "probability").toPandas()
+    return evaluate(
+        name,
+        cutoff,
+        frame["label"].to_numpy(),
+        frame["probability"].to_numpy(),
+        threshold,
+    )
+
+
+def _threshold(scored: DataFrame, split: Split) -> float:
+    frame = scored.select("label", "probability").toPandas()
+    fit_rows, fit_positives = split.rows(split.fit_cutoffs)
+    return choose_threshold(
+        frame["label"].to_numpy(),
+        frame["probability"].to_numpy(),
+        fallback_share=fit_positives / fit_rows,
+    )
+
+
+def _best_iteration(spark_model: SparkXGBClassifierModel) -> int | None:
+    try:
+        return int(spark_model.get_booster().best_iteration)
+    except AttributeError:  # no early stopping happened
+        return None
+
+
+def _baseline(
+    training: DataFrame,
+    evaluation_rows: DataFrame,
+    names: list[str],
+    split: Split,
+    pos_weight: float,
+) -> EvaluationReport:
+    """Spark ML logistic regression on the same fit rows, threshold and weights."""
+    assembler = VectorAssembler(inputCols=names, outputCol="baseline_features")
+    fit = assembler.transform(training.where(~F.col(VALIDATION)).na.fill(0.0))
+    model = LogisticRegression(
+        featuresCol="baseline_features",
+        labelCol="label",
+        weightCol=WEIGHT,
+        **BASELINE_PARAMS,
+    ).fit(fit)
+
+    def scored(frame: DataFrame) -> DataFrame:
+        out = model.transform(assembler.transform(frame.na.fill(0.0)))
+        return _calibrated(out, pos_weight)
+
+    threshold = _threshold(scored(training.where(VALIDATION)), split)
+    return rate(
+        BASELINE_NAME, split.evaluation_cutoff, scored(evaluation_rows), threshold
+    )
+
+
+def calibrate(probability: np.ndarray | float, pos_weight: float) -> Any:
+    """Undo the odds inflation of weighting churners by ``pos_weight``."""
+    p = np.asarray(probability, dtype=float)
+    return p / (p + (1.0 - p) * pos_weight)
+
+
+def _calibrated(scored: DataFrame, pos_weight: float) -> DataFrame:
+    raw = vector_to_array("probability")[1]
+    return scored.withColumn(
+        "probability", raw / (raw + (F.lit(1.0) - raw) * F.lit(pos_weight))
+    )
+
+
+def _assembled(frame: DataFrame, names: list[str]) -> DataFrame:
+    """``frame`` with the model inputs in one vector column; nulls become NaN.
+
+    xgboost.spark also takes a list of columns (``features_col=names``), but
+    then fails with ``KeyError: 'values'`` on a partition that holds only
+    training or only validation rows (``create_dmatrix_from_partitions`` in
+    xgboost 3.2 looks for the vector column when the list's rows are empty).
+    """
+    if VECTOR in frame.columns:
+        return frame
+    return VectorAssembler(
+        inputCols=names, outputCol=VECTOR, handleInvalid="keep"
+    ).transform(frame)
+
+
+def probabilities(
+    spark_model: SparkXGBClassifierModel,
+    frame: DataFrame,
+    names: list[str],
+    pos_weight: float,
+) -> DataFrame:
+    """``frame`` with a ``probability`` column: P(churn within the horizon)."""
+    return _calibrated(spark_model.transform(_assembled(frame, names)), pos_weight)
