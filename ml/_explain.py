@@ -1,6 +1,6 @@
 """Why a customer scores high: the strongest drivers, as sentences an agent can say.
 
-XGBoost's feature contributions (SHAP values, ``pred_contrib=True``) split
+XGBoost's feature contributions (SHAP values, ``pred_contribs=True``) split
 each customer's score into one part per feature. The indicators of one text
 column (``device_type=phone``, ...) are summed back into their column. The
 three columns with the largest positive parts are the drivers; each is said
@@ -52,7 +52,7 @@ def _per_100(value: float) -> str:
     return f"{100 * value:.1f}".rstrip("0").rstrip(".")
 
 
-def _trend(noun: str, column: str) -> Callable[[Row], str]:
+def _trend(noun: str, column: str, unit: str) -> Callable[[Row], str]:
     """Last 7 days against the weekly mean of the 21 before, from the counts."""
 
     def say(row: Row) -> str:
@@ -62,6 +62,11 @@ def _trend(noun: str, column: str) -> Callable[[Row], str]:
             if week == 0:
                 return f"no {noun} at all in the last four weeks"
             return f"{noun} only started in the last week"
+        if week == 0:
+            return (
+                f"no {noun} in the last week, after {_n(before, unit)} a week in "
+                "the three before"
+            )
         change = week / before - 1
         if abs(change) < 0.005:
             return f"{noun} in the last week was the same as in the three before"
@@ -79,7 +84,10 @@ def _adverts_per_hour(row: Row) -> str:
     hours = _num(row["listening_seconds_28d"]) / 3600
     if hours == 0:
         return f"{_n(adverts, 'advert')} in the last 28 days and no music played"
-    return f"{adverts / hours:.0f} adverts per hour of music in the last 28 days"
+    rate = adverts / hours
+    shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}".removesuffix(".0")
+    noun = "advert" if shown == "1" else "adverts"
+    return f"{shown} {noun} per hour of music in the last 28 days"
 
 
 def _recency(row: Row) -> str:
@@ -110,7 +118,17 @@ def _last_level_change(row: Row) -> str:
     return f"last changed subscription level {_n(days, 'day')} ago"
 
 
-_OS = {"ios": "iOS", "macos": "macOS", "android": "Android", "windows": "Windows"}
+_NAMES = {
+    "ios": "iOS",
+    "macos": "macOS",
+    "android": "Android",
+    "windows": "Windows",
+    "linux": "Linux",
+    "internet explorer": "Internet Explorer",
+    "firefox": "Firefox",
+    "chrome": "Chrome",
+    "safari": "Safari",
+}
 
 
 def _text(template: str, unknown: str) -> Callable[[Row, str], str]:
@@ -118,7 +136,7 @@ def _text(template: str, unknown: str) -> Callable[[Row, str], str]:
         value = row.get(column)
         if value in (None, "unknown") or (isinstance(value, float) and np.isnan(value)):
             return unknown
-        return template.format(_OS.get(str(value), str(value)))
+        return template.format(_NAMES.get(str(value), str(value)))
 
     return say
 
@@ -133,12 +151,12 @@ _WINDOWED: dict[str, tuple[str, str | None]] = {
 _SENTENCES: dict[str, Callable[[Row, str], str]] = {
     "days_since_last_activity": lambda row, c: _recency(row),
     "tenure_days": lambda row, c: _tenure(row),
-    "songs_7d_vs_prev_21d_ratio": lambda row, c: _trend("listening", "count_songs")(
-        row
-    ),
-    "sessions_7d_vs_prev_21d_ratio": lambda row, c: _trend("visits", "count_sessions")(
-        row
-    ),
+    "songs_7d_vs_prev_21d_ratio": lambda row, c: _trend(
+        "listening", "count_songs", "song"
+    )(row),
+    "sessions_7d_vs_prev_21d_ratio": lambda row, c: _trend(
+        "visits", "count_sessions", "session"
+    )(row),
     "count_thumbs_up_28d": lambda row, c: (
         f"{_n(_num(row[c]), 'thumbs up', 'thumbs up')} in the last 28 days"
     ),
@@ -231,7 +249,7 @@ def drivers(
     matrix = xgboost.DMatrix(inputs.to_numpy(dtype=float), missing=np.nan)
     end = 0 if best_iteration is None else best_iteration + 1
     contributions = booster.predict(
-        matrix, pred_contrib=True, iteration_range=(0, end)
+        matrix, pred_contribs=True, iteration_range=(0, end)
     )[:, :-1]
     columns = list(dict.fromkeys(source_column(name) for name in inputs.columns))
     position = {column: i for i, column in enumerate(columns)}

@@ -68,6 +68,23 @@ MasterOption = Annotated[
         show_default="local[*]",
     ),
 ]
+MinChurnersOption = Annotated[
+    int,
+    typer.Option(
+        help="Fewest churners needed to train a model; with fewer, the champion stays."
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Promote the new model even if the champion is better on the "
+        "latest labelled cutoff.",
+    ),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
+]
 DbOption = Annotated[
     str | None,
     typer.Option(
@@ -81,6 +98,9 @@ DbOption = Annotated[
 
 def _setup_logging(workdir: Workdir, verbose: bool = False) -> Path:
     """INFO and up to ``WORKDIR/logs/sparkify.log``; warnings to the terminal."""
+    # MLflow otherwise gives its logger a handler of its own that prints INFO
+    # lines (database migrations, run links) on the terminal.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     log_dir = workdir.root / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "sparkify.log"
@@ -210,17 +230,8 @@ def run(
         ),
     ],
     workdir: WorkdirOption = None,
-    master: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SPARKIFY_SPARK_MASTER",
-            help="Spark master URL.",
-            show_default="local[*]",
-        ),
-    ] = None,
-    min_churners: Annotated[
-        int, typer.Option(help="Fewest churners needed to train a model.")
-    ] = 5,
+    master: MasterOption = None,
+    min_churners: MinChurnersOption = 5,
     full_refresh: Annotated[
         bool,
         typer.Option(
@@ -230,17 +241,10 @@ def run(
             "model's columns or the cutoff settings).",
         ),
     ] = False,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Promote the new model even if the champion is better."
-        ),
-    ] = False,
+    force: ForceOption = False,
     tracking_uri: TrackingUriOption = None,
     rules: RulesOption = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
-    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Ingest logs, build features with dbt, check them, train, score, publish.
 
@@ -390,26 +394,17 @@ def _use_rules(rules: Path | None) -> None:
 def train(
     workdir: WorkdirOption = None,
     master: MasterOption = None,
-    min_churners: Annotated[
-        int, typer.Option(help="Fewest churners needed to train a model.")
-    ] = 5,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Promote the new model even if the champion is better."
-        ),
-    ] = False,
+    min_churners: MinChurnersOption = 5,
+    force: ForceOption = False,
     tracking_uri: TrackingUriOption = None,
     workers: Annotated[
         int | None,
         typer.Option(
-            help="xgboost workers [default: Spark's parallelism, at most the "
-            "task slots]."
+            help="xgboost workers (default: Spark's parallelism, at most its "
+            "task slots)."
         ),
     ] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
-    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Train a challenger on the tables the last run built; promote it if it is
     at least as good as the champion on the latest labelled cutoff.
@@ -445,9 +440,7 @@ def score(
     master: MasterOption = None,
     tracking_uri: TrackingUriOption = None,
     rules: RulesOption = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show progress logs too.")
-    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Score every active customer with the champion, with reasons and a
     retention suggestion, into the serving database.

@@ -263,12 +263,21 @@ def _scores_of_active_customers(spark: SparkSession, scores: pd.DataFrame) -> Da
         )
         .select("customer_id")
     )
-    columns = ["customer_id", "churn_probability", "risk_band", "model_version"]
+    types = {
+        "customer_id": "string",
+        "churn_probability": "double",
+        "risk_band": "string",
+        "model_version": "string",
+        "cutoff_date": "string",
+        "scored_at": "string",
+        "reason_1": "string",
+        "action": "string",
+    }
+    columns = list(types)
     rows = scores[columns].astype(object).where(scores[columns].notna(), None)
     scored = spark.createDataFrame(
         rows.values.tolist(),
-        "customer_id string, churn_probability double, risk_band string, "
-        "model_version string",
+        ", ".join(f"{name} {kind}" for name, kind in types.items()),
     )
     return active.join(scored, "customer_id", "left")
 
@@ -462,6 +471,7 @@ def run_scoring(
     clock = _StepClock(summary, None)
     spark = spark or spark_session(workdir, master)
     _require_marts(spark)
+    gate = _Gates(workdir, summary)
     with clock("score"):
         model = load_champion(workdir, tracking_uri)
         if model is None:
@@ -475,6 +485,7 @@ def run_scoring(
         summary.model_status = f"Model {model.version} scored this data."
         summary.holdout = model.evaluation.to_dict()
         summary.tracking_uri = _safe_uri(_tracking_uri_of(workdir, tracking_uri))
+        gate(_scores_of_active_customers(spark, scores), "churn_scores")
     with clock("publish"):
         facts = {
             "model_status": summary.model_status,
@@ -482,7 +493,8 @@ def run_scoring(
             **_model_facts(summary, model),
         }
         facts.pop("promotion_decision")
-        if not replace_scores(workdir.serving_url, scores, facts):
+        published = replace_scores(workdir.serving_url, scores, facts)
+        if not published:
             customers = _serving_customers(spark)
             summary.customers = len(customers)
             summary.as_of = str(customers["as_of"].iloc[0]) if len(customers) else None
@@ -492,6 +504,7 @@ def run_scoring(
                 scores,
                 {"as_of": summary.as_of or "", **facts},
             )
+        gate.accept()
     return summary
 
 

@@ -326,18 +326,26 @@ SCORES_SUITE = REPO / "expectations" / "churn_scores.yml"
 def _scores(spark: SparkSession, probabilities: list[float | None]) -> DataFrame:
     """Active customers "1", "2", ... with these scores (None: not scored)."""
     rows = [
-        (
-            str(number),
-            probability,
-            None if probability is None else "low",
-            None if probability is None else "v1",
+        (str(number), probability)
+        + (
+            (None,) * 6
+            if probability is None
+            else (
+                "low",
+                "v1",
+                "2018-12-01",
+                "2018-12-02T06:00:00+00:00",
+                "2 errors in the last 28 days",
+                "Book a technical-support follow-up.",
+            )
         )
         for number, probability in enumerate(probabilities, start=1)
     ]
     return spark.createDataFrame(
         rows,
         "customer_id string, churn_probability double, risk_band string, "
-        "model_version string",
+        "model_version string, cutoff_date string, scored_at string, "
+        "reason_1 string, action string",
     )
 
 
