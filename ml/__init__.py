@@ -8,9 +8,9 @@ from ml._registry import Registry, RegistryError, tracking_uri
 from ml._rules import DEFAULT_RULES, RULES_ENV, RetentionRules, RulesError, load_rules
 from ml._scoring import SCORE_COLUMNS, score_active_customers
 from ml._training import (
+    Calibration,
     ChurnModel,
     NotTrained,
-    calibrate,
     plan_split,
     task_slots,
     train_challenger,
@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_RULES",
     "RULES_ENV",
     "SCORE_COLUMNS",
+    "Calibration",
     "ChurnModel",
     "Driver",
     "EvaluationReport",
@@ -31,7 +32,6 @@ __all__ = [
     "RetentionRules",
     "RulesError",
     "TrainOutcome",
-    "calibrate",
     "describe",
     "drivers",
     "evaluate",

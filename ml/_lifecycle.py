@@ -143,7 +143,7 @@ def _defend(
         champion.features,
     )
     scored = probabilities(
-        champion.spark_model, rows, champion.features, champion.pos_weight
+        champion.spark_model, rows, champion.features, champion.calibration
     )
     return rate(f"champion {champion.version}", cutoff, scored, champion.threshold), ""
 
@@ -177,7 +177,8 @@ def _decide(
     )
     at_least_as_good = (ours.pr_auc or 0.0) >= (defended.pr_auc or 0.0)
     if at_least_as_good:
-        return True, f"{said}; promoted: at least as good as the champion"
+        needless = " (--force was not needed)" if force else ""
+        return True, f"{said}; promoted: at least as good as the champion{needless}"
     if force:
         return True, (
             f"{said}; promoted because --force was given, although it is worse "

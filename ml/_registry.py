@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from ml._evaluation import format_reports
 from ml._training import ChurnModel
 from sparkify.config import Workdir
@@ -47,7 +49,7 @@ def tracking_uri(workdir: Workdir, uri: str | None = None) -> str:
     return (
         uri
         or os.environ.get("MLFLOW_TRACKING_URI")
-        or f"sqlite:///{workdir.root / 'mlflow' / 'mlflow.db'}"
+        or f"sqlite:///{workdir.mlflow / 'mlflow.db'}"
     )
 
 
@@ -60,15 +62,20 @@ class Registry:
 
     @classmethod
     def at(cls, workdir: Workdir, uri: str | None = None) -> Registry:
+        """The store for ``workdir``; a SQLite one keeps artifacts beside it.
+
+        Any other URI (a tracking server) decides where artifacts go itself.
+        """
         resolved = tracking_uri(workdir, uri)
-        local = (
-            resolved.startswith("sqlite:///")
-            and not uri
-            and not os.environ.get("MLFLOW_TRACKING_URI")
-        )
-        if local:
-            (workdir.root / "mlflow").mkdir(parents=True, exist_ok=True)
-        return cls(resolved, workdir.root / "mlflow" / "artifacts" if local else None)
+        try:
+            url = make_url(resolved)
+        except Exception:  # noqa: BLE001 - not a database URL: http(s) or a path
+            return cls(resolved)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return cls(resolved)
+        database = Path(url.database).resolve()
+        database.parent.mkdir(parents=True, exist_ok=True)
+        return cls(resolved, database.parent / "artifacts")
 
     def _client(self):  # noqa: ANN202 - MlflowClient, imported lazily
         from mlflow import MlflowClient
@@ -101,6 +108,9 @@ class Registry:
                 {
                     **{f"xgb_{k}": v for k, v in model.params.items()},
                     "pos_weight": round(model.pos_weight, 4),
+                    "calibration": model.calibration.method,
+                    "calibration_slope": round(model.calibration.slope, 6),
+                    "calibration_intercept": round(model.calibration.intercept, 6),
                     "threshold": round(model.threshold, 6),
                     "best_iteration": model.best_iteration,
                     "horizon_days": model.horizon_days,

@@ -67,7 +67,7 @@ def score_active_customers(
         )
     inputs = model_input(features, model.features).cache()
     scored = (
-        probabilities(model.spark_model, inputs, model.features, model.pos_weight)
+        probabilities(model.spark_model, inputs, model.features, model.calibration)
         .select("customer_cutoff_id", F.col("probability").alias("churn_probability"))
         .toPandas()
     )

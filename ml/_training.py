@@ -10,10 +10,14 @@ figures describe exactly the model agents see, and a later challenger can be
 compared with it on a later cutoff it has never seen.
 
 Class imbalance is handled by weighting churners by ``scale_pos_weight``
-(non-churners / churners of the fitted rows); the weight inflates the odds
-the model learns by that factor, so :func:`calibrate` divides it back out
-and the scores stay probabilities (the Brier score and reliability table
-check that).
+(non-churners / churners of the fitted rows). The weight inflates the odds
+the model learns, and boosting many trees on few churners makes its scores
+too extreme as well, so the scores are turned back into probabilities by
+Platt scaling on the validation cutoff (:class:`Calibration`: a logistic
+regression of the label on the score's log-odds, scikit-learn's). Without a
+churner there to fit it on, the weight's inflation alone is divided out. The
+Brier score and the reliability table on the evaluation cutoff check the
+result.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,8 +34,9 @@ import numpy as np
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from sklearn.linear_model import LogisticRegression as PlattScaling
 from xgboost.spark import SparkXGBClassifier, SparkXGBClassifierModel
 
 from ml._evaluation import EvaluationReport, choose_threshold, evaluate
@@ -40,11 +46,11 @@ __all__ = [
     "BASELINE_NAME",
     "XGB_NAME",
     "XGB_PARAMS",
+    "Calibration",
     "ChurnModel",
     "NotTrained",
     "Split",
     "TrainedChallenger",
-    "calibrate",
     "plan_split",
     "probabilities",
     "task_slots",
@@ -58,10 +64,11 @@ BASELINE_NAME = "logistic regression"
 VALIDATION = "is_validation"
 WEIGHT = "class_weight"
 VECTOR = "features"
+RAW = "raw_score"
 
 XGB_PARAMS: dict[str, Any] = {
     "max_depth": 4,
-    "n_estimators": 400,
+    "n_estimators": 1000,
     "learning_rate": 0.05,
     "subsample": 0.8,
     "colsample_bytree": 0.8,
@@ -97,6 +104,56 @@ class Split:
         return sum(r for r, _ in pairs), sum(p for _, p in pairs)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Probability from a raw score: ``sigmoid(slope * logit(raw) + intercept)``."""
+
+    slope: float
+    intercept: float
+    method: str
+
+    @classmethod
+    def for_weight(cls, pos_weight: float) -> Calibration:
+        """Divides out the odds inflation of weighting churners by ``pos_weight``."""
+        return cls(1.0, -math.log(pos_weight), "class weight")
+
+    @classmethod
+    def fit(cls, labels: np.ndarray, raw: np.ndarray, pos_weight: float) -> Calibration:
+        """Platt scaling on validation rows; the weight's correction without churners.
+
+        A fit that would reverse or flatten the order of the scores (a slope
+        of zero or less, possible with a handful of churners) is not used.
+        """
+        labels = np.asarray(labels, dtype=int)
+        if labels.min(initial=1) == labels.max(initial=0):
+            return cls.for_weight(pos_weight)
+        logits = _logit(np.asarray(raw, dtype=float)).reshape(-1, 1)
+        platt = PlattScaling().fit(logits, labels)
+        slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        if slope <= 0:
+            return cls.for_weight(pos_weight)
+        return cls(slope, intercept, "Platt scaling on the validation cutoff")
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        z = self.slope * _logit(np.asarray(raw, dtype=float)) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def column(self, raw: Column) -> Column:
+        clipped = F.least(F.greatest(raw, F.lit(_EPSILON)), F.lit(1.0 - _EPSILON))
+        z = F.lit(self.slope) * F.log(clipped / (F.lit(1.0) - clipped)) + F.lit(
+            self.intercept
+        )
+        return F.lit(1.0) / (F.lit(1.0) + F.exp(-z))
+
+
+_EPSILON = 1e-7
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPSILON, 1.0 - _EPSILON)
+    return np.log(p / (1.0 - p))
+
+
 @dataclass
 class ChurnModel:
     """A trained model with what is needed to score, explain and defend it."""
@@ -114,6 +171,7 @@ class ChurnModel:
     trained_at: str
     params: dict[str, Any]
     evaluation: EvaluationReport
+    calibration: Calibration
     baseline: EvaluationReport | None = None
     registry_version: str = ""
     run_id: str = ""
@@ -137,6 +195,7 @@ class ChurnModel:
     def from_json(cls, text: str) -> ChurnModel:
         record = json.loads(text)
         record["evaluation"] = EvaluationReport.from_dict(record["evaluation"])
+        record["calibration"] = Calibration(**record["calibration"])
         if record.get("baseline"):
             record["baseline"] = EvaluationReport.from_dict(record["baseline"])
         return cls(**record)
@@ -292,9 +351,8 @@ def train_challenger(
     spark_model = classifier.fit(training)
     best_iteration = _best_iteration(spark_model)
 
-    validation = training.where(VALIDATION)
-    threshold = _threshold(
-        probabilities(spark_model, validation, names, pos_weight), split
+    calibration, threshold = _calibrate(
+        raw_scores(spark_model, training.where(VALIDATION), names), split, pos_weight
     )
     model = ChurnModel(
         features=names,
@@ -312,9 +370,10 @@ def train_challenger(
         evaluation=rate(
             XGB_NAME,
             split.evaluation_cutoff,
-            probabilities(spark_model, evaluation_rows, names, pos_weight),
+            probabilities(spark_model, evaluation_rows, names, calibration),
             threshold,
         ),
+        calibration=calibration,
         spark_model=spark_model,
     )
     model.baseline = _baseline(training, evaluation_rows, names, split, pos_weight)
@@ -346,14 +405,20 @@ def rate(
     )
 
 
-def _threshold(scored: DataFrame, split: Split) -> float:
-    frame = scored.select("label", "probability").toPandas()
+def _calibrate(
+    scored: DataFrame, split: Split, pos_weight: float
+) -> tuple[Calibration, float]:
+    """Calibration and threshold from the validation rows' raw scores."""
+    frame = scored.select("label", RAW).toPandas()
+    labels = frame["label"].to_numpy()
+    calibration = Calibration.fit(labels, frame[RAW].to_numpy(), pos_weight)
     fit_rows, fit_positives = split.rows(split.fit_cutoffs)
-    return choose_threshold(
-        frame["label"].to_numpy(),
-        frame["probability"].to_numpy(),
+    threshold = choose_threshold(
+        labels,
+        calibration.apply(frame[RAW].to_numpy()),
         fallback_share=fit_positives / fit_rows,
     )
+    return calibration, threshold
 
 
 def _best_iteration(spark_model: SparkXGBClassifierModel) -> int | None:
@@ -380,27 +445,17 @@ def _baseline(
         **BASELINE_PARAMS,
     ).fit(fit)
 
-    def scored(frame: DataFrame) -> DataFrame:
+    def raw(frame: DataFrame) -> DataFrame:
         out = model.transform(assembler.transform(frame.na.fill(0.0)))
-        return _calibrated(out, pos_weight)
+        return out.withColumn(RAW, vector_to_array("probability")[1])
 
-    threshold = _threshold(scored(training.where(VALIDATION)), split)
-    return rate(
-        BASELINE_NAME, split.evaluation_cutoff, scored(evaluation_rows), threshold
+    calibration, threshold = _calibrate(
+        raw(training.where(VALIDATION)), split, pos_weight
     )
-
-
-def calibrate(probability: np.ndarray | float, pos_weight: float) -> Any:
-    """Undo the odds inflation of weighting churners by ``pos_weight``."""
-    p = np.asarray(probability, dtype=float)
-    return p / (p + (1.0 - p) * pos_weight)
-
-
-def _calibrated(scored: DataFrame, pos_weight: float) -> DataFrame:
-    raw = vector_to_array("probability")[1]
-    return scored.withColumn(
-        "probability", raw / (raw + (F.lit(1.0) - raw) * F.lit(pos_weight))
+    scored = raw(evaluation_rows).withColumn(
+        "probability", calibration.column(F.col(RAW))
     )
+    return rate(BASELINE_NAME, split.evaluation_cutoff, scored, threshold)
 
 
 def _assembled(frame: DataFrame, names: list[str]) -> DataFrame:
@@ -418,11 +473,20 @@ def _assembled(frame: DataFrame, names: list[str]) -> DataFrame:
     ).transform(frame)
 
 
+def raw_scores(
+    spark_model: SparkXGBClassifierModel, frame: DataFrame, names: list[str]
+) -> DataFrame:
+    """``frame`` with XGBoost's uncalibrated churn score in ``raw_score``."""
+    scored = spark_model.transform(_assembled(frame, names))
+    return scored.withColumn(RAW, vector_to_array("probability")[1])
+
+
 def probabilities(
     spark_model: SparkXGBClassifierModel,
     frame: DataFrame,
     names: list[str],
-    pos_weight: float,
+    calibration: Calibration,
 ) -> DataFrame:
     """``frame`` with a ``probability`` column: P(churn within the horizon)."""
-    return _calibrated(spark_model.transform(_assembled(frame, names)), pos_weight)
+    scored = raw_scores(spark_model, frame, names)
+    return scored.withColumn("probability", calibration.column(F.col(RAW)))

@@ -19,7 +19,7 @@ def default_workdir() -> Path:
 
 @dataclass(frozen=True)
 class Workdir:
-    """The layout of one workdir: warehouse, metastore, reports, models, serving.
+    """The layout of one workdir: warehouse, metastore, reports, MLflow, serving.
 
     Two workdirs never share state, so two runs can be kept apart by giving
     each its own.
@@ -57,8 +57,9 @@ class Workdir:
         return self.root / "gx"
 
     @property
-    def models(self) -> Path:
-        return self.root / "models"
+    def mlflow(self) -> Path:
+        """The default MLflow tracking store and model registry."""
+        return self.root / "mlflow"
 
     @property
     def dbt_target(self) -> Path:
@@ -74,6 +75,6 @@ class Workdir:
         return os.environ.get(SERVING_URL_ENV) or f"sqlite:///{self.serving_db}"
 
     def create(self) -> Workdir:
-        for path in (self.warehouse, self.reports, self.models, self.spark_local):
+        for path in (self.warehouse, self.reports, self.mlflow, self.spark_local):
             path.mkdir(parents=True, exist_ok=True)
         return self

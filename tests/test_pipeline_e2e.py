@@ -150,6 +150,51 @@ def test_ask_prints_the_same_answer_in_a_terminal(generated):
     assert customer.last_name in stdout
 
 
+def test_run_tracks_the_model_in_mlflow_and_serves_reasons_and_actions(generated):
+    workdir, _, stdout = generated
+    tables = _tables(workdir)
+    scores = tables["churn_scores"]
+    facts = tables["metadata"].set_index("key")["value"]
+
+    assert (workdir / "mlflow" / "mlflow.db").is_file()
+    assert f"mlflow: sqlite:///{workdir / 'mlflow' / 'mlflow.db'}" in stdout
+    assert facts["promotion_decision"].endswith("promoted: it is the first model")
+    assert "xgboost" in stdout and "logistic regression" in stdout
+    assert set(scores["model_version"]) == {"v1"}
+    assert scores["reason_1"].notna().mean() > 0.9 and scores["action"].notna().all()
+    assert scores["scored_at"].notna().all()
+
+
+def test_train_force_promotes_and_score_uses_the_new_champion(generated):
+    workdir, _, _ = generated
+
+    trained = _succeeded(sparkify("train", "--force", "--workdir", str(workdir)))
+    scored = _succeeded(sparkify("score", "--workdir", str(workdir)))
+
+    decision = " ".join(trained.split())
+    assert "challenger v2 PR-AUC" in decision
+    assert "champion v1 PR-AUC" in decision and "on the same cutoff" in decision
+    assert "--force was" in decision and "; promoted" in decision
+    assert "champion v1" in trained and "logistic regression" in trained
+    assert "with model v2" in scored
+    assert set(_tables(workdir)["churn_scores"]["model_version"]) == {"v2"}
+
+
+def test_train_with_too_few_churners_says_so_and_keeps_the_champion(generated):
+    workdir, _, _ = generated
+    before = _tables(workdir)["churn_scores"]
+
+    trained = _succeeded(
+        sparkify("train", "--min-churners", "100000", "--workdir", str(workdir))
+    )
+
+    said = " ".join(trained.split())
+    assert "No new model was trained: only" in said
+    assert "(at least 100000 needed)" in said
+    assert "The champion v2 stays" in said
+    pd.testing.assert_frame_equal(_tables(workdir)["churn_scores"], before)
+
+
 def test_a_critical_event_stops_the_next_run_and_keeps_the_served_scores(generated):
     """Runs last among the tests of ``generated``: it adds a run to its workdir."""
     workdir, logs, _ = generated
