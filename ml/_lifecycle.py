@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from ml._evaluation import EvaluationReport
 from ml._features import LABEL, Marts, model_input, source_column
-from ml._registry import Registry
+from ml._registry import Registry, RegistryError
 from ml._training import (
     ChurnModel,
     NotTrained,
@@ -31,6 +31,8 @@ from sparkify.config import Workdir
 __all__ = ["TrainOutcome", "load_champion", "train"]
 
 log = logging.getLogger(__name__)
+
+NO_CHAMPION = "there is no champion yet"
 
 
 @dataclass
@@ -68,7 +70,12 @@ def train(
     """Train a challenger, log it, and promote it if it is at least as good."""
     marts = marts or Marts()
     registry = Registry.at(workdir, tracking_uri)
-    previous = registry.champion()
+    try:
+        previous, unreadable = registry.champion(), ""
+    except RegistryError as exc:
+        # A champion that cannot be loaded cannot score either: replace it.
+        previous, unreadable = None, str(exc)
+        log.warning("%s", exc)
     trained = train_challenger(
         spark,
         marts=marts,
@@ -93,6 +100,7 @@ def train(
     if challenger.baseline:
         reports.append(challenger.baseline)
     defended, why_not = _defend(spark, marts, previous, trained)
+    why_not = unreadable or why_not
     if defended:
         reports.append(defended)
     promoted, decision = _decide(challenger, previous, defended, why_not, force)
@@ -118,7 +126,7 @@ def _defend(
 ) -> tuple[EvaluationReport | None, str]:
     """The champion's figures on the challenger's evaluation cutoff, or why not."""
     if champion is None:
-        return None, "there is no champion yet"
+        return None, NO_CHAMPION
     cutoff = trained.split.evaluation_cutoff
     if not champion.can_be_evaluated_on(cutoff):
         return None, (
@@ -161,6 +169,8 @@ def _decide(
         f"{ours.cutoff_date} ({ours.positives} churners of {ours.rows:,})"
     )
     if champion is None:
+        if why_not != NO_CHAMPION:
+            return True, f"{said}; promoted: {why_not}"
         return True, f"{said}; promoted: it is the first model"
     if defended is None:
         if force:

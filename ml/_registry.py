@@ -202,8 +202,8 @@ class Registry:
         except (OSError, json.JSONDecodeError, TypeError, KeyError) as exc:
             raise RegistryError(
                 f"{REGISTERED_MODEL} version {version.version} at {version.source} "
-                f"has no readable {_RECORD} ({exc}); promote another version "
-                "with `sparkify train --force`"
+                f"has no readable {_RECORD} ({exc}), so the champion cannot "
+                "score; `sparkify train` trains and promotes a new one"
             ) from exc
         model.registry_version = str(version.version)
         model.run_id = version.run_id or model.run_id

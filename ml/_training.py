@@ -195,7 +195,12 @@ class ChurnModel:
     def from_json(cls, text: str) -> ChurnModel:
         record = json.loads(text)
         record["evaluation"] = EvaluationReport.from_dict(record["evaluation"])
-        record["calibration"] = Calibration(**record["calibration"])
+        # Records written before calibration was kept only divided out the weight.
+        record["calibration"] = (
+            Calibration(**record["calibration"])
+            if "calibration" in record
+            else Calibration.for_weight(record["pos_weight"])
+        )
         if record.get("baseline"):
             record["baseline"] = EvaluationReport.from_dict(record["baseline"])
         return cls(**record)

@@ -286,13 +286,15 @@ def run(
 
 
 def _explain(exc: Exception, log_path: Path) -> str:
+    from ml import RegistryError
     from sparkify.ingest import IngestError
     from sparkify.quality import QualityGateError
     from sparkify.transform import TransformError
 
     # INFO: the traceback goes to the log file, the terminal gets a sentence.
     log.info("run failed", exc_info=exc)
-    if isinstance(exc, IngestError | TransformError | QualityGateError | ValueError):
+    ours = IngestError | TransformError | QualityGateError | RegistryError
+    if isinstance(exc, ours | ValueError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}\n(full traceback in {log_path})"
 

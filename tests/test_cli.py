@@ -153,3 +153,13 @@ def test_quality_without_results_says_to_run_first(tmp_path):
     result = sparkify("quality", "--workdir", str(tmp_path))
 
     assert "run `sparkify run` first" in _one_line_error(result)
+
+
+def test_score_refuses_a_broken_rules_file_in_one_line_before_spark_starts(tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text("rules:\n  - {name: x, drivers: [nope], action: y}\ndefault: z\n")
+
+    result = sparkify("score", "--rules", str(rules), "--workdir", str(tmp_path))
+
+    line = _one_line_error(result)
+    assert f"rules file {rules}: rule 1 ('x'): unknown driver(s) ['nope']" in line
