@@ -239,7 +239,15 @@ def plan_split(
             "no labelled cutoff yet: the logs must span more than the "
             f"{horizon_days}-day horizon after the first cutoff"
         )
-    evaluation = max(counts)
+    labelled = sorted(counts)
+    all_positives = sum(positives for _, positives in counts.values())
+    if all_positives < min_churners:
+        return NotTrained(
+            f"only {all_positives} churner(s) in the labelled cutoffs "
+            f"{labelled[0]} to {labelled[-1]} (at least {min_churners} needed): "
+            "more days of logs, or logs with cancellations, would give more"
+        )
+    evaluation = labelled[-1]
     known = sorted(
         cutoff
         for cutoff in counts

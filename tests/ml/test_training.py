@@ -30,11 +30,23 @@ def test_split_evaluates_on_the_latest_cutoff_and_learns_only_what_was_known():
 
 
 def test_split_says_how_many_churners_were_missing():
-    result = plan_split(COUNTS, HORIZON, min_churners=100)
+    result = plan_split(COUNTS, HORIZON, min_churners=50)
 
     assert isinstance(result, NotTrained)
     assert "only 41 churner(s) in the training cutoffs" in result.reason
-    assert "(at least 100 needed)" in result.reason
+    assert "(at least 50 needed)" in result.reason
+
+
+def test_logs_without_cancellations_are_told_so_before_anything_else():
+    no_churners = {cutoff: (rows, 0) for cutoff, (rows, _) in COUNTS.items()}
+
+    result = plan_split(dict(list(no_churners.items())[-1:]), HORIZON, 5)
+
+    assert isinstance(result, NotTrained)
+    assert result.reason.startswith(
+        "only 0 churner(s) in the labelled cutoffs 2018-11-12 to 2018-11-12 "
+        "(at least 5 needed)"
+    )
 
 
 def test_split_needs_two_known_cutoffs_before_the_evaluation_cutoff():
