@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,51 +96,54 @@ class Registry:
 
         Sets ``model.run_id`` and ``model.registry_version``; returns the model.
         """
-        import mlflow
+        from mlflow.entities import Metric, Param
 
         if model.spark_model is None:
             raise ValueError("only a freshly trained model can be logged")
+        # The client, not mlflow's fluent API: mlflow.set_tracking_uri would
+        # set MLFLOW_TRACKING_URI for the whole process and its children.
         client = self._client()
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
-        with mlflow.start_run(experiment_id=self._experiment_id()) as run:
-            model.run_id = run.info.run_id
-            mlflow.log_params(
-                {
-                    **{f"xgb_{k}": v for k, v in model.params.items()},
-                    "pos_weight": round(model.pos_weight, 4),
-                    "calibration": model.calibration.method,
-                    "calibration_slope": round(model.calibration.slope, 6),
-                    "calibration_intercept": round(model.calibration.intercept, 6),
-                    "threshold": round(model.threshold, 6),
-                    "best_iteration": model.best_iteration,
-                    "horizon_days": model.horizon_days,
-                    "fit_cutoffs": ",".join(model.fit_cutoffs),
-                    "validation_cutoff": model.validation_cutoff,
-                    "evaluation_cutoff": model.evaluation_cutoff,
-                    "train_rows": model.train_rows,
-                    "train_positives": model.train_positives,
-                    "feature_count": len(model.features),
-                }
-            )
-            metrics = {f"xgb_{k}": v for k, v in model.evaluation.metrics().items()}
-            if model.baseline:
-                metrics |= {
-                    f"baseline_{k}": v for k, v in model.baseline.metrics().items()
-                }
-            mlflow.log_metrics(metrics)
-            mlflow.log_dict({"features": model.features}, "features.json")
-            reports = [model.evaluation, *([model.baseline] if model.baseline else [])]
-            mlflow.log_dict(
-                {"reports": [report.to_dict() for report in reports]},
-                "evaluation.json",
-            )
-            mlflow.log_text(format_reports(reports), "evaluation.txt")
-            with tempfile.TemporaryDirectory(prefix="sparkify-model-") as folder:
-                model.spark_model.write().overwrite().save(f"{folder}/spark_model")
-                Path(folder, _RECORD).write_text(model.to_json())
-                mlflow.log_artifacts(folder, _MODEL_DIR)
-            source = f"{run.info.artifact_uri}/{_MODEL_DIR}"
+        run = client.create_run(self._experiment_id())
+        model.run_id = run_id = run.info.run_id
+        params = {
+            **{f"xgb_{k}": v for k, v in model.params.items()},
+            "pos_weight": round(model.pos_weight, 4),
+            "calibration": model.calibration.method,
+            "calibration_slope": round(model.calibration.slope, 6),
+            "calibration_intercept": round(model.calibration.intercept, 6),
+            "threshold": round(model.threshold, 6),
+            "best_iteration": model.best_iteration,
+            "horizon_days": model.horizon_days,
+            "fit_cutoffs": ",".join(model.fit_cutoffs),
+            "validation_cutoff": model.validation_cutoff,
+            "evaluation_cutoff": model.evaluation_cutoff,
+            "train_rows": model.train_rows,
+            "train_positives": model.train_positives,
+            "feature_count": len(model.features),
+        }
+        metrics = {f"xgb_{k}": v for k, v in model.evaluation.metrics().items()}
+        if model.baseline:
+            metrics |= {f"baseline_{k}": v for k, v in model.baseline.metrics().items()}
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+            params=[Param(k, str(v)) for k, v in params.items()],
+        )
+        client.log_dict(run_id, {"features": model.features}, "features.json")
+        reports = [model.evaluation, *([model.baseline] if model.baseline else [])]
+        client.log_dict(
+            run_id,
+            {"reports": [report.to_dict() for report in reports]},
+            "evaluation.json",
+        )
+        client.log_text(run_id, format_reports(reports), "evaluation.txt")
+        with tempfile.TemporaryDirectory(prefix="sparkify-model-") as folder:
+            model.spark_model.write().overwrite().save(f"{folder}/spark_model")
+            Path(folder, _RECORD).write_text(model.to_json())
+            client.log_artifacts(run_id, folder, _MODEL_DIR)
+        client.set_terminated(run_id)
+        source = f"{run.info.artifact_uri}/{_MODEL_DIR}"
         try:
             client.create_registered_model(REGISTERED_MODEL)
         except Exception as exc:  # noqa: BLE001 - MLflow raises on an existing name

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -217,9 +218,12 @@ def test_scores_come_with_reasons_and_a_suggestion_for_every_customer(
     assert riskiest["reason_1"] != riskiest["reason_2"]
 
 
-def test_a_tracking_uri_puts_runs_and_models_elsewhere(spark, marts, tmp_path, first):
+def test_a_tracking_uri_puts_runs_and_models_elsewhere(
+    spark, marts, tmp_path, monkeypatch
+):
     elsewhere = tmp_path / "shared-store" / "tracking.db"
     uri = f"sqlite:///{elsewhere}"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
     outcome = train(
         spark, Workdir.at(tmp_path / "work"), marts=marts["early"], tracking_uri=uri
@@ -228,6 +232,9 @@ def test_a_tracking_uri_puts_runs_and_models_elsewhere(spark, marts, tmp_path, f
     assert outcome.promoted and outcome.tracking_uri == uri
     assert elsewhere.is_file() and (elsewhere.parent / "artifacts").is_dir()
     assert not (tmp_path / "work" / "mlflow").exists()
+    # Nor does it leak into this process's environment, and so into commands
+    # it starts, as mlflow.set_tracking_uri would.
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert client.get_run(outcome.challenger.run_id).data.metrics["xgb_pr_auc"] == (
         pytest.approx(outcome.challenger.evaluation.pr_auc)
