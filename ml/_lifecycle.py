@@ -90,7 +90,7 @@ def train(
             if previous
             else " No champion exists yet, so customers are not scored."
         )
-        log.warning(decision)
+        log.warning("%s", decision)
         return TrainOutcome(
             None, previous, False, decision, registry.uri, not_trained=trained.reason
         )
