@@ -40,6 +40,12 @@ def build_app(url: str) -> gr.Blocks:
                 cache_examples=False,
                 analytics_enabled=False,
             )
+
+        def ask(message: str) -> str:
+            """The chat's reply to one message, without a conversation."""
+            return answer(message, url)
+
+        gr.api(ask, api_name="ask", concurrency_limit=None)
     return app
 
 

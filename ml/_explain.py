@@ -20,7 +20,15 @@ import xgboost
 
 from ml._features import source_column
 
-__all__ = ["DRIVERS", "KNOWN_COLUMNS", "Driver", "describe", "drivers", "top_drivers"]
+__all__ = [
+    "DRIVERS",
+    "KNOWN_COLUMNS",
+    "Driver",
+    "describe",
+    "drivers",
+    "feature_importance",
+    "top_drivers",
+]
 
 DRIVERS = 3
 Row = Mapping[str, Any]
@@ -284,3 +292,28 @@ def top_drivers(
             ]
         )
     return found
+
+
+def feature_importance(
+    booster: xgboost.Booster, features: list[str]
+) -> list[tuple[str, float]]:
+    """Each mart column's share of the trees' total gain, largest first.
+
+    ``features`` are the model's input columns in the model's order; a
+    booster without feature names calls them ``f0``, ``f1``, ... The
+    indicators of a text column count for their column. Columns no tree
+    splits on are left out.
+    """
+    gains = booster.get_score(importance_type="total_gain")
+    by_column: dict[str, float] = {}
+    for key, gain in gains.items():
+        name = features[int(key[1:])] if key not in features else key
+        column = source_column(name)
+        by_column[column] = by_column.get(column, 0.0) + float(gain)
+    total = sum(by_column.values())
+    if total <= 0:
+        return []
+    return sorted(
+        ((column, gain / total) for column, gain in by_column.items()),
+        key=lambda item: (-item[1], item[0]),
+    )

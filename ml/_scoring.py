@@ -26,7 +26,11 @@ SCORE_COLUMNS = [
     "risk_band",
     "model_version",
     "cutoff_date",
-    *(f"reason_{i}" for i in range(1, DRIVERS + 1)),
+    *(
+        column
+        for i in range(1, DRIVERS + 1)
+        for column in (f"reason_{i}", f"reason_{i}_log_odds")
+    ),
     "action",
     "action_rule",
     "scored_at",
@@ -44,7 +48,9 @@ def score_active_customers(
     """One row per customer not cancelled by the scoring cutoff (``SCORE_COLUMNS``).
 
     ``reason_1`` to ``reason_3`` say the drivers, strongest first (fewer when
-    fewer features raise the risk); ``action`` is the rules' suggestion for
+    fewer features raise the risk), ``reason_1_log_odds`` to
+    ``reason_3_log_odds`` how much each adds to the score's log-odds;
+    ``action`` is the rules' suggestion for
     them, ``action_rule`` the rule that gave it.
     """
     if model.spark_model is None:
@@ -87,6 +93,9 @@ def score_active_customers(
     for i in range(DRIVERS):
         frame[f"reason_{i + 1}"] = [
             d[i].sentence if len(d) > i else None for d in found
+        ]
+        frame[f"reason_{i + 1}_log_odds"] = [
+            d[i].contribution if len(d) > i else None for d in found
         ]
     suggestions = [
         rules.suggest(d, row)

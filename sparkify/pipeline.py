@@ -33,7 +33,13 @@ from sparkify.quality import (
     summary_rows,
     validate_table,
 )
-from sparkify.serving import CHURN_SCORES, publish, record_quality
+from sparkify.serving import (
+    ACTIVITY_DAYS,
+    CHURN_SCORES,
+    DAILY_ACTIVITY,
+    publish,
+    record_quality,
+)
 from sparkify.transform import PROJECT_DIR, DbtOutcome, dbt_build
 
 if TYPE_CHECKING:
@@ -170,6 +176,7 @@ def run_pipeline(
             scores,
             {**_facts(summary, model), **gate.facts(passed=True)},
             quality=gate.results(),
+            daily_activity=_serving_daily_activity(spark),
         )
         gate.accept()
     return summary
@@ -331,6 +338,37 @@ def _serving_customers(spark: SparkSession) -> pd.DataFrame:
     return frame
 
 
+def _serving_daily_activity(spark: SparkSession) -> pd.DataFrame:
+    """The customers' active days before the scoring cutoff, ``daily_activity``."""
+    scoring = (
+        spark.table("analytics.int_cutoffs")
+        .where("is_scoring_cutoff")
+        .select(F.col("cutoff_date").alias("as_of_date"))
+    )
+    daily = (
+        spark.table("analytics.int_customers__daily_activity")
+        .join(scoring, F.lit(True))
+        .where(
+            (F.col("activity_date") < F.col("as_of_date"))
+            & (F.col("activity_date") >= F.date_sub("as_of_date", ACTIVITY_DAYS))
+        )
+        .select(
+            "customer_id",
+            F.date_format("activity_date", "yyyy-MM-dd").alias("activity_date"),
+            *[
+                F.col(measure).alias(name)
+                for measure, name in _ACTIVITY.items()
+                if name in DAILY_ACTIVITY.c
+            ],
+        )
+        .toPandas()
+    )
+    daily["listening_minutes"] = (daily["listening_minutes"].astype(float) / 60).round(
+        1
+    )
+    return daily
+
+
 def _iso(value: object) -> str | None:
     if value is None or pd.isna(value):
         return None
@@ -359,10 +397,26 @@ def _model_facts(summary: RunSummary, model: ChurnModel) -> dict[str, str]:
         "model_version": model.version,
         "holdout_metrics": json.dumps(model.evaluation.to_dict()),
         "evaluation": json.dumps([report.to_dict() for report in reports]),
+        "model_trained_at": model.trained_at,
+        "evaluation_cutoff": model.evaluation_cutoff,
+        "feature_importance": json.dumps(_importance(model)),
         "promotion_decision": summary.decision,
         "mlflow_run_id": model.run_id,
         "tracking_uri": summary.tracking_uri,
     }
+
+
+def _importance(model: ChurnModel) -> list[list[str | float]]:
+    from ml import feature_importance
+
+    if model.spark_model is None:
+        return []
+    return [
+        [column, round(share, 4)]
+        for column, share in feature_importance(
+            model.spark_model.get_booster(), model.features
+        )
+    ]
 
 
 def _train(
@@ -503,6 +557,7 @@ def run_scoring(
                 customers,
                 scores,
                 {"as_of": summary.as_of or "", **facts},
+                daily_activity=_serving_daily_activity(spark),
             )
         gate.accept()
     return summary

@@ -12,14 +12,21 @@ Three tables, rewritten as a whole by every run:
     One row per active (not cancelled) customer the champion model scored:
     probability of cancelling within the horizon, a risk band, the model
     version and the cutoff the features were computed at; up to three
-    sentences on what raises the risk most (``reason_1`` strongest), the
+    sentences on what raises the risk most (``reason_1`` strongest, with
+    its push on the score in log-odds in ``reason_1_log_odds``), the
     retention suggestion for them (``action``, from the rule ``action_rule``)
     and when the score was computed (``scored_at``).
+``daily_activity``
+    One row per customer per active day in the 60 days before ``as_of``:
+    sessions, songs, listening minutes, thumbs up and down, adverts. Days
+    without activity have no row.
 ``metadata``
     Key/value facts about the run: ``as_of``, ``built_at``,
     ``horizon_days``, ``model_version``, ``holdout_metrics`` (JSON),
     ``evaluation`` (JSON: the champion's and the baseline's figures on the
-    evaluation cutoff, with the churners behind them), ``promotion_decision``,
+    evaluation cutoff, with the churners behind them), ``model_trained_at``,
+    ``feature_importance`` (JSON: ``[column, share of the total gain]``, largest
+    first), ``promotion_decision``,
     ``data_docs`` and a ``model_status`` sentence for when no model exists.
 ``quality_results``
     One row per expectation checked by the latest run's quality gates:
@@ -47,8 +54,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 __all__ = [
+    "ACTIVITY_DAYS",
     "CUSTOMERS",
     "CHURN_SCORES",
+    "DAILY_ACTIVITY",
     "METADATA",
     "QUALITY_RESULTS",
     "RISK_BANDS",
@@ -100,8 +109,15 @@ CUSTOMERS = sa.Table(
         for window in _WINDOWS
         for measure in _ACTIVITY
     ],
-    sa.Index("ix_customers_name", "last_name", "first_name"),
+    sa.Index("ix_customers_cancelled_at", "cancelled_at"),
 )
+# Agents type names in any case: the chat looks them up lowercased.
+sa.Index(
+    "ix_customers_name",
+    sa.func.lower(CUSTOMERS.c.last_name),
+    sa.func.lower(CUSTOMERS.c.first_name),
+)
+sa.Index("ix_customers_first_name", sa.func.lower(CUSTOMERS.c.first_name))
 
 CHURN_SCORES = sa.Table(
     "churn_scores",
@@ -111,12 +127,34 @@ CHURN_SCORES = sa.Table(
     sa.Column("risk_band", sa.String(8), nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False),
     sa.Column("cutoff_date", sa.String(10), nullable=False),
-    sa.Column("reason_1", sa.Text),
-    sa.Column("reason_2", sa.Text),
-    sa.Column("reason_3", sa.Text),
+    *[
+        column
+        for i in (1, 2, 3)
+        for column in (
+            sa.Column(f"reason_{i}", sa.Text),
+            sa.Column(f"reason_{i}_log_odds", sa.Float),
+        )
+    ],
     sa.Column("action", sa.Text),
     sa.Column("action_rule", sa.String(200)),
     sa.Column("scored_at", sa.String(32)),
+    sa.Index("ix_churn_scores_probability", "churn_probability"),
+)
+
+# How many days before ``as_of`` the daily activity covers.
+ACTIVITY_DAYS = 60
+
+DAILY_ACTIVITY = sa.Table(
+    "daily_activity",
+    metadata,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("activity_date", sa.String(10), primary_key=True),
+    sa.Column("sessions", sa.Integer, nullable=False),
+    sa.Column("songs", sa.Integer, nullable=False),
+    sa.Column("listening_minutes", sa.Float, nullable=False),
+    sa.Column("thumbs_up", sa.Integer, nullable=False),
+    sa.Column("thumbs_down", sa.Integer, nullable=False),
+    sa.Column("adverts", sa.Integer, nullable=False),
 )
 
 METADATA = sa.Table(
@@ -163,12 +201,14 @@ def publish(
     facts: Mapping[str, str],
     *,
     quality: pd.DataFrame | None = None,
+    daily_activity: pd.DataFrame | None = None,
     strategy: str | None = None,
 ) -> None:
     """Replace the serving database at ``url`` with these rows, atomically.
 
     ``quality`` holds the ``quality_results`` rows (``summary_rows`` of
-    ``sparkify.quality``); none leaves that table empty.
+    ``sparkify.quality``), ``daily_activity`` the ``daily_activity`` rows;
+    none leaves that table empty.
 
     ``strategy`` is ``"file"`` (SQLite file swap) or ``"rename"`` (staging
     tables renamed in one transaction); by default SQLite files use
@@ -194,6 +234,10 @@ def publish(
         QUALITY_RESULTS.name: _conform(
             quality if quality is not None else _empty(QUALITY_RESULTS),
             QUALITY_RESULTS,
+        ),
+        DAILY_ACTIVITY.name: _conform(
+            daily_activity if daily_activity is not None else _empty(DAILY_ACTIVITY),
+            DAILY_ACTIVITY,
         ),
     }
     if strategy == "file":

@@ -45,8 +45,11 @@ def _scores(*ids: str, probability: float = 0.25) -> pd.DataFrame:
             "model_version": ["v1"] * len(ids),
             "cutoff_date": ["2018-12-01"] * len(ids),
             "reason_1": ["12 adverts per hour of music in the last 28 days"] * len(ids),
+            "reason_1_log_odds": [0.8] * len(ids),
             "reason_2": [None] * len(ids),
+            "reason_2_log_odds": [None] * len(ids),
             "reason_3": [None] * len(ids),
+            "reason_3_log_odds": [None] * len(ids),
             "action": ["Offer a discounted month of the paid tier."] * len(ids),
             "action_rule": ["adverts on the free tier"] * len(ids),
             "scored_at": ["2018-12-01T06:00:00+00:00"] * len(ids),
@@ -94,7 +97,13 @@ def test_publish_by_renaming_tables_replaces_every_table(tmp_path):
     assert sorted(ids) == ["7", "8"]
     assert [(s.customer_id, s.risk_band) for s in scores] == [("8", "high")]
     assert facts == {"as_of": "b"}
-    assert tables == {"customers", "churn_scores", "metadata", "quality_results"}
+    assert tables == {
+        "customers",
+        "churn_scores",
+        "daily_activity",
+        "metadata",
+        "quality_results",
+    }
 
 
 def test_publish_refuses_frames_missing_columns(tmp_path):

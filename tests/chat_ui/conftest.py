@@ -110,8 +110,11 @@ class Sample:
                 "reason_1": [
                     "listening fell 60% in the last week compared with the three before"
                 ],
+                "reason_1_log_odds": [0.91],
                 "reason_2": ["2 errors in the last 28 days"],
+                "reason_2_log_odds": [0.35],
                 "reason_3": [None],
+                "reason_3_log_odds": [None],
                 "action": [
                     "Book a technical-support follow-up about the errors they ran into."
                 ],

@@ -10,7 +10,7 @@ import pytest
 import xgboost
 import yaml
 
-from ml import describe, drivers, top_drivers
+from ml import describe, drivers, feature_importance, top_drivers
 from ml._explain import KNOWN_COLUMNS
 
 MART_YML = Path(__file__).parents[2] / "models" / "marts" / "customer_features.yml"
@@ -119,3 +119,16 @@ def test_the_strongest_positive_driver_of_a_customer_with_many_errors_is_errors(
     assert found[many][0].sentence == "9 errors in the last 28 days"
     assert all(len(row) <= 3 for row in found)
     assert all(d.contribution > 0 for row in found for d in row)
+
+
+def test_feature_importance_sums_indicators_into_their_column_as_shares():
+    booster, inputs = _booster()
+
+    importance = feature_importance(booster, list(inputs.columns))
+
+    columns = [column for column, _ in importance]
+    assert columns[0] == "count_errors_28d"
+    assert set(columns) <= {"count_errors_28d", "device_type", "tenure_days"}
+    assert sum(share for _, share in importance) == pytest.approx(1.0)
+    shares = [share for _, share in importance]
+    assert shares == sorted(shares, reverse=True)
