@@ -1,15 +1,33 @@
-"""The support agents' chat app: look up a customer, see their churn risk."""
+"""The support agents' app: chat, customer view and overview from the serving DB."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chat_ui.handlers import answer
+from chat_ui._chat import (
+    MAX_MESSAGE_CHARS,
+    Conversation,
+    Reply,
+    answer,
+    as_of_line,
+    chat,
+    example_messages,
+)
 
 if TYPE_CHECKING:
     from chat_ui.app import build_app, serve
 
-__all__ = ["answer", "build_app", "serve"]
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "Conversation",
+    "Reply",
+    "answer",
+    "as_of_line",
+    "build_app",
+    "chat",
+    "example_messages",
+    "serve",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -552,15 +552,69 @@ def quality(
 def serve(
     workdir: WorkdirOption = None,
     db: DbOption = None,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(help="Address to bind; anything but loopback needs a login."),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Listen on every network interface (0.0.0.0); needs a login.",
+        ),
+    ] = False,
+    users_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Users who may log in (lines from `sparkify app-user`); else "
+            "SPARKIFY_APP_USERS_FILE, or SPARKIFY_APP_USERNAME and "
+            "SPARKIFY_APP_PASSWORD.",
+        ),
+    ] = None,
+    mask_names: Annotated[
+        bool, typer.Option("--mask-names", help="Hide customers' names from everyone.")
+    ] = False,
 ) -> None:
     """Start the agents' Gradio app on the serving database."""
     from chat_ui import serve as serve_app
+    from chat_ui._auth import AuthError, load_users
 
     url = _serving_url(workdir, db)
-    out.print(f"serving {url} on http://{host}:{port}")
-    serve_app(url, host=host, port=port)
+    host = "0.0.0.0" if public else host
+    try:
+        users = load_users(users_file)
+    except AuthError as exc:
+        raise _fail(str(exc)) from None
+    login = f"login required ({users.source})" if users else "no login"
+    out.print(f"serving {url} on http://{host}:{port}, {login}", highlight=False)
+    try:
+        serve_app(url, host=host, port=port, users=users, mask_names=mask_names)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("app-user")
+def app_user(
+    username: Annotated[str, typer.Argument(help="The name to log in with.")],
+    role: Annotated[
+        str,
+        typer.Option(help="agent (sees customers' names) or analyst (names hidden)."),
+    ] = "agent",
+) -> None:
+    """Print a users-file line for USERNAME; the password is asked for."""
+    from chat_ui._auth import ROLES, hash_password
+
+    if role not in ROLES:
+        raise _fail(f"--role must be one of {sorted(ROLES)}, got {role!r}")
+    if not username or ":" in username or username != username.strip():
+        raise _fail(
+            f"USERNAME must be non-empty without ':' or spaces, got {username!r}"
+        )
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise _fail("the password must have at least 8 characters")
+    out.print(f"{username}:{role}:{hash_password(password)}", highlight=False)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""The agents' app in a real Chromium: type an ID, read the customer's card."""
+"""The agents' app in a real Chromium: ask for a customer, go through every tab."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from chat_ui._auth import User, Users, hash_password
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -22,7 +24,7 @@ CHROMIUM_ARGS = [
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.timeout(120),
+    pytest.mark.timeout(180),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]
 
@@ -33,66 +35,166 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def app_url(serving_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    from chat_ui import build_app
+def _serve(url: str, **options) -> Iterator[str]:
+    from chat_ui import serve
 
-    app = build_app(serving_url)
-    _, local_url, _ = app.launch(
-        server_name="127.0.0.1",
-        server_port=_free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-    )
+    port = _free_port()
+    app = serve(url, port=port, block=False, **options)
     try:
-        yield local_url
+        yield f"http://127.0.0.1:{port}/"
     finally:
         app.close()
 
 
-def test_app_answers_a_customer_id_typed_in_the_chat(app_url: str, tmp_path: Path):
-    from PIL import Image
-    from playwright.sync_api import Request, expect, sync_playwright
+@pytest.fixture
+def app_url(
+    serving_url: str, sample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    docs = tmp_path / "data_docs"
+    docs.mkdir()
+    (docs / "index.html").write_text("<h1>Data Docs of the sample</h1>")
+    sample.facts["data_docs"] = str(docs / "index.html")
+    sample.publish(serving_url)
+    yield from _serve(serving_url)
 
-    screenshot = tmp_path / "chat.png"
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            outside: list[str] = []
-
-            def note_outside(request: Request) -> None:
-                if not request.url.startswith(app_url):
-                    outside.append(request.url)
-
-            page.on("request", note_outside)
-            page.goto(app_url)
-            expect(
-                page.get_by_text("Sparkify customer assistant").first
-            ).to_be_visible()
-            expect(page.get_by_text("Customer data as of 2018-12-01")).to_be_visible()
-
-            box = page.get_by_placeholder("Type a customer ID")
-            box.fill("39")
-            box.press("Enter")
-
-            expect(page.get_by_text("Colin Freeman · customer 39")).to_be_visible(
-                timeout=30_000
-            )
-            expect(page.get_by_text("Churn risk: 73.4% (high)")).to_be_visible()
-            expect(page.get_by_text("processing")).to_have_count(0)
-            page.screenshot(path=screenshot, full_page=True)
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
 
-    assert outside == [], "the page fetched from outside the app"
+
+def _assert_not_blank(path: Path) -> None:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 16, f"{path.name} looks blank"
+
+
+def _keep(screenshots: list[Path]) -> None:
+    """Copy the screenshots where SPARKIFY_SCREENSHOTS says (the README's)."""
     if os.environ.get("SPARKIFY_SCREENSHOTS"):
         target = Path(os.environ["SPARKIFY_SCREENSHOTS"])
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(screenshot, target / "chat.png")
-    with Image.open(screenshot) as image:
-        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
-    assert colours is not None and len(colours) > 16, "the screenshot looks blank"
+        for path in screenshots:
+            shutil.copy(path, target / path.name)
+
+
+def test_app_answers_a_customer_and_shows_every_tab(app_url, browser, tmp_path):
+    from playwright.sync_api import Request, expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def note_outside(request: Request) -> None:
+        if not request.url.startswith(app_url) and not request.url.startswith("data:"):
+            outside.append(request.url)
+
+    page.on("request", note_outside)
+    page.goto(app_url)
+    expect(page.get_by_text("Sparkify customer assistant").first).to_be_visible()
+    expect(page.get_by_text("Customer data as of 2018-12-01")).to_be_visible()
+    shots = []
+
+    box = page.get_by_placeholder("Type a customer ID or name")
+    box.fill("39")
+    box.press("Enter")
+    expect(page.get_by_text("Colin Freeman · customer 39")).to_be_visible(
+        timeout=30_000
+    )
+    expect(page.get_by_text("Churn risk: 73.4% (high)")).to_be_visible()
+    box.fill("why?")
+    box.press("Enter")
+    expect(page.get_by_text("Why, strongest first")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("processing")).to_have_count(0)
+    shots.append(tmp_path / "chat.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    # The chat put customer 39 in the Customer tab.
+    page.get_by_role("tab", name="Customer").click()
+    customer = page.get_by_role("tabpanel")
+    expect(customer.get_by_text("Colin Freeman · customer 39")).to_be_visible(
+        timeout=30_000
+    )
+    expect(customer.locator(".js-plotly-plot")).to_have_count(4, timeout=30_000)
+    expect(customer.get_by_text("Listening per day, last 60 days")).to_be_visible()
+    shots.append(tmp_path / "customer.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    page.get_by_role("tab", name="Overview").click()
+    panel = page.get_by_role("tabpanel")
+    expect(panel.get_by_role("columnheader", name="Active customers")).to_be_visible(
+        timeout=30_000
+    )
+    expect(panel.get_by_text("5 scored active customers match")).to_be_visible()
+    expect(panel.locator(".js-plotly-plot")).to_have_count(4, timeout=30_000)
+    with page.expect_download() as download:
+        panel.get_by_text("Download as CSV").click()
+    csv = download.value.path().read_text()
+    assert csv.splitlines()[0].startswith("customer,name,level,state,churn risk")
+    assert len(csv.splitlines()) == 1 + 5
+    shots.append(tmp_path / "overview.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    page.get_by_role("tab", name="Data quality").click()
+    panel = page.get_by_role("tabpanel")
+    expect(panel.get_by_text("Latest validation")).to_be_visible(timeout=30_000)
+    expect(panel.get_by_text("Tenure is never negative.").last).to_be_visible()
+    docs = panel.get_by_role("link", name="Open the Great Expectations Data Docs")
+    response = page.request.get(app_url.rstrip("/") + docs.get_attribute("href"))
+    assert response.ok and "Data Docs of the sample" in response.text()
+    shots.append(tmp_path / "quality.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    page.get_by_role("tab", name="Model").click()
+    panel = page.get_by_role("tabpanel")
+    expect(panel.get_by_text("Champion model xgb-7")).to_be_visible(timeout=30_000)
+    expect(panel.locator(".js-plotly-plot")).to_have_count(1, timeout=30_000)
+    shots.append(tmp_path / "model.png")
+    page.screenshot(path=shots[-1], full_page=True)
+
+    assert outside == [], "the page fetched from outside the app"
+    for path in shots:
+        _assert_not_blank(path)
+    _keep(shots)
+
+
+def test_app_with_users_asks_for_a_login_and_hides_names_from_analysts(
+    serving_url, browser, monkeypatch
+):
+    from playwright.sync_api import expect
+
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    users = Users(
+        {"ana": User("ana", "analyst", hash_password("s3cret-pass", iterations=1000))},
+        "test",
+    )
+    for url in _serve(serving_url, users=users):
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_label("username").fill("ana")
+        page.get_by_label("password").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        expect(page.get_by_text("Incorrect Credentials")).to_be_visible()
+
+        # The form starts empty again after a failed attempt.
+        page.get_by_label("username").fill("ana")
+        page.get_by_label("password").fill("s3cret-pass")
+        page.get_by_role("button", name="Login").click()
+        box = page.get_by_placeholder("Type a customer ID or name")
+        box.fill("39")
+        box.press("Enter")
+        expect(page.get_by_text("name hidden · customer 39")).to_be_visible(
+            timeout=30_000
+        )
+        assert page.get_by_text("Colin").count() == 0
