@@ -183,14 +183,20 @@ def build_app(
                 evaluation = gr.Dataframe(label="Evaluation", interactive=False)
                 importance = gr.Plot(show_label=False)
 
+        customer_outputs = [card, gauge, reasons, listening, thumbs]
         box.submit(
             respond,
             [box, chatbot, conversation],
             [box, chatbot, conversation, customer_id],
             api_visibility="private",
+        ).then(
+            # The Customer tab follows the customer the chat last showed.
+            show_customer,
+            customer_id,
+            customer_outputs,
+            api_visibility="private",
         )
-        customer_outputs = [card, gauge, reasons, listening, thumbs]
-        for trigger in (customer_id.submit, show.click, customer_id.change):
+        for trigger in (customer_id.submit, show.click):
             trigger(
                 show_customer, customer_id, customer_outputs, api_visibility="private"
             )

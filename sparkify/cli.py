@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import logging
 import os
@@ -602,7 +603,10 @@ def app_user(
         typer.Option(help="agent (sees customers' names) or analyst (names hidden)."),
     ] = "agent",
 ) -> None:
-    """Print a users-file line for USERNAME; the password is asked for."""
+    """Print a users-file line for USERNAME; the password is asked for.
+
+    Append it to the users file: `sparkify app-user ana >> users`.
+    """
     from chat_ui._auth import ROLES, hash_password
 
     if role not in ROLES:
@@ -611,10 +615,14 @@ def app_user(
         raise _fail(
             f"USERNAME must be non-empty without ':' or spaces, got {username!r}"
         )
-    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    # getpass asks on the terminal (stderr without one), so stdout holds the
+    # line alone: `sparkify app-user ana >> users` works.
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        raise _fail("the two passwords differ")
     if len(password) < 8:
         raise _fail("the password must have at least 8 characters")
-    out.print(f"{username}:{role}:{hash_password(password)}", highlight=False)
+    typer.echo(f"{username}:{role}:{hash_password(password)}")
 
 
 @app.command()

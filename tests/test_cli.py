@@ -163,3 +163,45 @@ def test_score_refuses_a_broken_rules_file_in_one_line_before_spark_starts(tmp_p
 
     line = _one_line_error(result)
     assert f"rules file {rules}: rule 1 ('x'): unknown driver(s) ['nope']" in line
+
+
+def test_serve_on_the_network_without_a_login_is_refused_in_one_line(
+    tmp_path, monkeypatch
+):
+    for name in ("SPARKIFY_APP_USERNAME", "SPARKIFY_APP_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SPARKIFY_APP_USERS_FILE", raising=False)
+
+    result = sparkify("serve", "--public", "--workdir", str(tmp_path))
+
+    line = _one_line_error(result)
+    assert "host '0.0.0.0' opens the app to the network" in line
+    assert "SPARKIFY_APP_USERNAME and SPARKIFY_APP_PASSWORD" in line
+
+
+def test_serve_names_the_line_of_a_bad_users_file(tmp_path):
+    users = tmp_path / "users"
+    users.write_text("ana:agent:not-a-hash\n")
+
+    result = sparkify("serve", "--public", "--users-file", str(users))
+
+    assert f"{users}:1: the hash must look like" in _one_line_error(result)
+
+
+def test_app_user_prints_a_line_the_users_file_accepts(tmp_path):
+    from chat_ui._auth import load_users
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sparkify", "app-user", "ana", "--role", "analyst"],
+        input="long-password\nlong-password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    line = result.stdout.strip().splitlines()[-1]
+    (tmp_path / "users").write_text(line + "\n")
+
+    users = load_users(tmp_path / "users")
+    assert line.startswith("ana:analyst:pbkdf2_sha256$")
+    assert users.check("ana", "long-password") and not users.sees_names("ana")

@@ -6,6 +6,7 @@ driver and metastore, exactly as on a user's machine.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import re
@@ -44,7 +45,7 @@ def _tables(workdir: Path) -> dict[str, pd.DataFrame]:
     with engine.connect() as connection:
         return {
             name: pd.read_sql_table(name, connection)
-            for name in ("customers", "churn_scores", "metadata")
+            for name in ("customers", "churn_scores", "metadata", "daily_activity")
         }
 
 
@@ -259,3 +260,37 @@ def test_logs_without_cancellations_say_no_model_can_be_trained(tmp_path):
     assert tables["churn_scores"].empty
     reply = answer(customer.customer_id, f"sqlite:///{tmp_path / 'serving.db'}")
     assert "No churn model has scored this customer yet" in reply
+
+
+def test_the_app_tabs_read_what_the_run_published(generated):
+    from chat_ui._views import customer_view, model_view, overview
+
+    workdir, _, _ = generated
+    tables = _tables(workdir)
+    daily, facts = tables["daily_activity"], tables["metadata"].set_index("key")
+    busiest = daily.groupby("customer_id")["songs"].sum().idxmax()
+    url = f"sqlite:///{workdir / 'serving.db'}"
+
+    view = customer_view(url, busiest)
+    model = model_view(url)
+    top = overview(url).at_risk.iloc[0]
+
+    # The 60 days before as_of, summed per day as the run published them.
+    as_of = dt.date.fromisoformat(facts.at["as_of", "value"])
+    first = (as_of - dt.timedelta(days=60)).isoformat()
+    assert daily["activity_date"].between(first, str(as_of), inclusive="left").all()
+    assert sum(view.listening.data[0].y) == pytest.approx(
+        daily.loc[daily["customer_id"] == busiest, "listening_minutes"].sum()
+    )
+    importance = json.loads(facts.at["feature_importance", "value"])
+    assert importance and sum(share for _, share in importance) == pytest.approx(
+        1, abs=0.01
+    )
+    assert model.importance.data[0].y[-1] == importance[0][0]
+    trained = dt.datetime.fromisoformat(facts.at["model_trained_at", "value"])
+    assert trained.strftime("%Y-%m-%d %H:%M") in model.summary
+    scores = tables["churn_scores"].sort_values(
+        ["churn_probability", "customer_id"], ascending=[False, True]
+    )
+    assert top["customer"] == scores.iloc[0]["customer_id"]
+    assert scores["reason_1_log_odds"].dropna().gt(0).all()
