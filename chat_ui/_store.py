@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
 from sparkify.serving import (
     CHURN_SCORES,
@@ -90,33 +89,78 @@ def safe_url(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
+@dataclass
+class _Pool:
+    """A pooled engine on one SQLite file (identified by device and inode)."""
+
+    identity: tuple[int, int]
+    engine: sa.Engine
+    has_tables: bool = False
+
+
+_POOLS: dict[str, _Pool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=16)
-def _engine(url: str) -> sa.Engine:
-    # A pooled SQLite connection keeps the file it opened, so after publish()
-    # moves a new database over it with os.replace the pool would go on
-    # serving the old one. NullPool opens the current file for every question.
-    if sa.make_url(url).get_backend_name() == "sqlite":
-        return sa.create_engine(url, poolclass=NullPool)
+def _server_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or database in (None, "", ":memory:")
+        or parsed.query.get("uri")
+    ):
+        return None
+    return Path(database)
+
+
+def _file_pool(url: str, path: Path) -> _Pool:
+    """The pool on the file at ``path`` now, new when publish() replaced it.
+
+    publish() moves a new database over the old file with os.replace, so a
+    new inode means a new database: its pool replaces the old one, whose
+    idle connections are closed (connections in use finish on the old file).
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        # Connecting would create an empty file in its place.
+        raise NoDatabase from None
+    identity = (stat.st_dev, stat.st_ino)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(url)
+        if pool is None or pool.identity != identity:
+            if pool is not None:
+                pool.engine.dispose()
+            pool = _POOLS[url] = _Pool(
+                identity, sa.create_engine(url, pool_size=8, max_overflow=32)
+            )
+        return pool
 
 
 @contextlib.contextmanager
 def connect(url: str) -> Iterator[sa.Connection]:
     """A connection to the published serving database; ``NoDatabase`` if none."""
-    engine = _engine(url)
-    database = engine.url.database
-    if (
-        engine.url.get_backend_name() == "sqlite"
-        and database not in (None, "", ":memory:")
-        and not engine.url.query.get("uri")
-        and not Path(database).is_file()
-    ):
-        # Connecting would create an empty file in its place.
-        raise NoDatabase
-    with engine.connect() as connection:
-        tables = set(sa.inspect(connection).get_table_names())
-        if not _REQUIRED <= tables:
-            raise NoDatabase
+    path = _sqlite_file(url)
+    if path is None:
+        with _server_engine(url).connect() as connection:
+            if not _REQUIRED <= set(sa.inspect(connection).get_table_names()):
+                raise NoDatabase
+            yield connection
+        return
+
+    pool = _file_pool(url, path)
+    with pool.engine.connect() as connection:
+        if not pool.has_tables:
+            # A published file keeps its tables; check each file once.
+            if not _REQUIRED <= set(sa.inspect(connection).get_table_names()):
+                raise NoDatabase
+            pool.has_tables = True
         yield connection
 
 
@@ -253,18 +297,32 @@ def quality(connection: sa.Connection) -> pd.DataFrame:
 
 
 def example_ids(connection: sa.Connection, count: int = 3) -> list[str]:
-    """Active customers first, scored ones before the rest, then by ID."""
-    scored = sa.exists().where(CHURN_SCORES.c.customer_id == CUSTOMERS.c.customer_id)
-    query = (
-        sa.select(CUSTOMERS.c.customer_id)
-        .order_by(
-            CUSTOMERS.c.is_cancelled,
-            sa.case((scored, 0), else_=1),
-            CUSTOMERS.c.customer_id,
+    """Scored active customers in ID order, else any customers in ID order.
+
+    Read along the primary keys and stopped at ``count``: it must not scan a
+    million customers for every help reply.
+    """
+    scored = (
+        sa.select(CHURN_SCORES.c.customer_id)
+        .select_from(
+            CHURN_SCORES.join(
+                CUSTOMERS, CUSTOMERS.c.customer_id == CHURN_SCORES.c.customer_id
+            )
         )
+        .where(CUSTOMERS.c.is_cancelled.is_(False))
+        .order_by(CHURN_SCORES.c.customer_id)
         .limit(count)
     )
-    return list(connection.execute(query).scalars())
+    ids = list(connection.execute(scored).scalars())
+    if len(ids) < count:
+        rest = (
+            sa.select(CUSTOMERS.c.customer_id)
+            .where(CUSTOMERS.c.customer_id.not_in(ids))
+            .order_by(CUSTOMERS.c.is_cancelled, CUSTOMERS.c.customer_id)
+            .limit(count - len(ids))
+        )
+        ids += list(connection.execute(rest).scalars())
+    return ids
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ database only; the app module wires them to components.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ __all__ = [
     "ModelView",
     "Overview",
     "QualityView",
+    "at_risk_csv",
     "customer_view",
     "model_view",
     "overview",
@@ -234,7 +237,6 @@ class Overview:
     by_state: go.Figure | None = None
     at_risk: pd.DataFrame = field(default_factory=pd.DataFrame)
     at_risk_total: int = 0
-    csv_path: Path | None = None
     levels: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
 
@@ -265,7 +267,7 @@ def overview(
             by_state = store.churn_rates(url, connection, facts, "state")
             table, total = store.at_risk(
                 connection,
-                limit=None,
+                limit=AT_RISK_SHOWN,
                 level=level or None,
                 state=state or None,
                 band=band or None,
@@ -290,9 +292,8 @@ def overview(
         distribution=_distribution_figure(probabilities),
         by_level=_risk_by_figure(by_level, "level"),
         by_state=_risk_by_figure(by_state, "state"),
-        at_risk=shown.head(AT_RISK_SHOWN),
+        at_risk=shown,
         at_risk_total=total,
-        csv_path=_write_csv(shown, as_of),
         levels=sorted(snapshot.levels),
         states=sorted(snapshot.states),
     )
@@ -435,11 +436,52 @@ def _at_risk_frame(table: pd.DataFrame, masked: bool) -> pd.DataFrame:
     )
 
 
-def _write_csv(frame: pd.DataFrame, as_of: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="sparkify-at-risk-"))
-    path = folder / f"at-risk-customers-{as_of or 'latest'}.csv"
-    frame.to_csv(path, index=False)
+def at_risk_csv(
+    url: str,
+    *,
+    level: str | None = None,
+    state: str | None = None,
+    band: str | None = None,
+    min_probability: float = 0.0,
+    masked: bool = False,
+) -> Path | None:
+    """Every scored active customer the filters match, as a CSV file.
+
+    Files are kept per published database and filters in one folder per
+    process, which holds the latest ``_CSV_KEPT`` of them; None without a
+    database.
+    """
+    filters = (level or None, state or None, band or None, min_probability, masked)
+    try:
+        with store.connect(url) as connection:
+            facts = store.facts(connection)
+            key = hashlib.sha256(repr((url, facts.get("built_at"), filters)).encode())
+            path = _CSV_DIR / f"at-risk-{facts.get('as_of') or 'latest'}-"
+            path = path.with_name(path.name + key.hexdigest()[:12] + ".csv")
+            if not path.exists():
+                table, _ = store.at_risk(
+                    connection,
+                    limit=None,
+                    level=filters[0],
+                    state=filters[1],
+                    band=filters[2],
+                    min_probability=min_probability,
+                )
+                _CSV_DIR.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".tmp")
+                _at_risk_frame(table, masked).to_csv(partial, index=False)
+                partial.replace(path)
+    except store.NoDatabase:
+        return None
+    kept = sorted(_CSV_DIR.glob("*.csv"), key=lambda p: p.stat().st_mtime)
+    for old in kept[:-_CSV_KEPT]:
+        old.unlink(missing_ok=True)
+    path.touch()
     return path
+
+
+_CSV_DIR = Path(tempfile.gettempdir()) / f"sparkify-at-risk-{os.getpid()}"
+_CSV_KEPT = 16
 
 
 @dataclass

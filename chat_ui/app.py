@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from typing import Any
 
 import gradio as gr
@@ -13,6 +14,7 @@ from chat_ui._auth import Users
 from chat_ui._chat import Conversation, answer, as_of_line, chat, example_messages
 from chat_ui._views import (
     AT_RISK_SHOWN,
+    at_risk_csv,
     customer_view,
     model_view,
     overview,
@@ -91,10 +93,21 @@ def build_app(
             gr.Dropdown(choices=[_ANY, *view.states]),
             shown,
             view.at_risk,
-            gr.DownloadButton(
-                value=view.csv_path, interactive=view.csv_path is not None
-            ),
+            gr.DownloadButton(value=None, visible=False),
         )
+
+    def prepare_csv(
+        level: str, state: str, band: str, minimum: float, request: gr.Request
+    ) -> gr.DownloadButton:
+        path = at_risk_csv(
+            url,
+            level=None if level == _ANY else level,
+            state=None if state == _ANY else state,
+            band=None if band == _ANY else band,
+            min_probability=minimum / 100,
+            masked=masked(request),
+        )
+        return gr.DownloadButton(value=path, visible=path is not None)
 
     def show_quality() -> tuple[Any, ...]:
         view = quality_view(url)
@@ -170,7 +183,11 @@ def build_app(
                     )
                 matching = gr.Markdown()
                 at_risk = gr.Dataframe(interactive=False, wrap=True, max_height=480)
-                download = gr.DownloadButton("Download as CSV", interactive=False)
+                with gr.Row():
+                    prepare = gr.Button("Prepare a CSV of every matching customer")
+                    download = gr.DownloadButton(
+                        "Download the CSV", visible=False, variant="primary"
+                    )
             with gr.Tab("Data quality", id="quality"):
                 quality_summary = gr.Markdown()
                 suites = gr.Dataframe(label="Suites", interactive=False)
@@ -221,6 +238,7 @@ def build_app(
             show_overview, filters, overview_outputs, api_visibility="private"
         )
         app.load(show_overview, filters, overview_outputs, api_visibility="private")
+        prepare.click(prepare_csv, filters, download, api_visibility="private")
         app.load(
             show_quality,
             None,
@@ -261,6 +279,10 @@ def serve(
             "give --users-file"
         )
 
+    # Gradio's queue rebuilds a pandas summary of its last 10,000 events after
+    # every event unless told to do it less often (gradio/queueing.py); at
+    # 20 agents that is most of the CPU a question costs.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     app = build_app(url, users=users, mask_names=mask_names)
     docs = quality_view(url).data_docs
     log.info(

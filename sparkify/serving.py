@@ -331,9 +331,15 @@ def _conform(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
     return frame[expected]
 
 
+_WRITE_ROWS = 50_000
+
+
 def _write(connection: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    if records:
+    # In slices: a million customers as one list of dicts would take
+    # gigabytes on top of the frame.
+    for start in range(0, len(frame), _WRITE_ROWS):
+        part = frame.iloc[start : start + _WRITE_ROWS]
+        records = part.astype(object).where(part.notna(), None).to_dict("records")
         connection.execute(table.insert(), records)
 
 

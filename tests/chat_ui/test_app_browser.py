@@ -138,8 +138,9 @@ def test_app_answers_a_customer_and_shows_every_tab(app_url, browser, tmp_path):
     )
     expect(panel.get_by_text("5 scored active customers match")).to_be_visible()
     expect(panel.locator(".js-plotly-plot")).to_have_count(4, timeout=30_000)
+    panel.get_by_role("button", name="Prepare a CSV").click()
     with page.expect_download() as download:
-        panel.get_by_text("Download as CSV").click()
+        panel.get_by_role("button", name="Download the CSV").click()
     csv = download.value.path().read_text()
     assert csv.splitlines()[0].startswith("customer,name,level,state,churn risk")
     assert len(csv.splitlines()) == 1 + 5

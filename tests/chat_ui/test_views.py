@@ -5,7 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from chat_ui._views import customer_view, model_view, overview, quality_view
+from chat_ui._views import (
+    at_risk_csv,
+    customer_view,
+    model_view,
+    overview,
+    quality_view,
+)
 
 
 def test_customer_view_has_the_card_and_four_figures_for_a_scored_customer(
@@ -65,19 +71,22 @@ def test_overview_figures_add_up_to_the_customers(serving_url):
 
 def test_overview_filters_the_table_and_the_csv_alike(serving_url):
     view = overview(serving_url, level="paid", state="CA", min_probability=0.2)
+    path = at_risk_csv(serving_url, level="paid", state="CA", min_probability=0.2)
 
     assert list(view.at_risk["customer"]) == ["39", "51"]
     assert view.at_risk_total == 2
-    csv = pd.read_csv(view.csv_path, dtype={"customer": str})
+    csv = pd.read_csv(path, dtype={"customer": str})
     assert list(csv["customer"]) == ["39", "51"]
     assert list(csv["churn risk (%)"]) == [73.4, 41.0]
 
 
 def test_overview_hides_names_when_masked(serving_url):
     view = overview(serving_url, masked=True)
+    path = at_risk_csv(serving_url, masked=True)
 
     assert set(view.at_risk["name"]) == {"name hidden"}
-    assert "Colin" not in view.csv_path.read_text()
+    assert "Colin" not in path.read_text() and "39," in path.read_text()
+    assert "Colin" in at_risk_csv(serving_url).read_text()
 
 
 def test_overview_rejects_an_unknown_band(serving_url):
@@ -116,3 +125,15 @@ def test_views_without_a_database_say_to_run_sparkify(tmp_path):
     assert "Run `sparkify run`" in quality_view(url).summary
     assert "Run `sparkify run`" in model_view(url).summary
     assert "Run `sparkify run`" in customer_view(url, "39").card
+
+
+def test_the_at_risk_csv_follows_a_republished_database(sample, serving_url):
+    before = at_risk_csv(serving_url).read_text()
+
+    sample.churn_scores = sample.churn_scores[
+        sample.churn_scores["customer_id"] != "39"
+    ]
+    sample.publish(serving_url)
+
+    after = at_risk_csv(serving_url).read_text()
+    assert "Colin Freeman" in before and "Colin Freeman" not in after
