@@ -637,8 +637,18 @@ class AskError(Exception):
     """The app did not answer a question."""
 
 
-async def ask(client: httpx.AsyncClient, message: str) -> str:
-    """Ask the app's ``ask`` endpoint the way a Gradio client does; the reply."""
+async def ask(client: httpx.AsyncClient, message: str, api: str = "call") -> str:
+    """Ask the app's ``ask`` endpoint the way a Gradio client does; the reply.
+
+    ``api="call"`` goes through the queue (POST, then the event stream);
+    ``"run"`` is one POST to ``/gradio_api/run/ask``, which Gradio serves
+    only for an endpoint declared with ``queue=False``.
+    """
+    if api == "run":
+        posted = await client.post("/gradio_api/run/ask", json={"data": [message]})
+        if posted.status_code != 200:
+            raise AskError(f"POST answered HTTP {posted.status_code}")
+        return posted.json()["data"][0]
     posted = await client.post("/gradio_api/call/ask", json={"data": [message]})
     if posted.status_code != 200:
         raise AskError(f"POST answered HTTP {posted.status_code}")
@@ -669,6 +679,7 @@ class Load:
     think_seconds: float
     timeout: float
     seed: int
+    api: str = "call"
     outcomes: list[Outcome] = field(default_factory=list)
     asked: int = 0  # warm-up included: what the server has answered in all
 
@@ -708,7 +719,7 @@ class Load:
             started = time.perf_counter()
             self.asked += 1
             try:
-                reply = await ask(client, question.message)
+                reply = await ask(client, question.message, self.api)
                 error = _wrong(reply, question)
             except (AskError, httpx.HTTPError, ValueError, KeyError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
@@ -930,6 +941,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="log the handler's own times in the server",
     )
     parser.add_argument("--app-path", type=Path, default=None, help="see above")
+    parser.add_argument(
+        "--api",
+        choices=("call", "run"),
+        default="call",
+        help="queued /gradio_api/call/ask, or /gradio_api/run/ask (queue=False)",
+    )
     parser.add_argument("--start-timeout", type=float, default=180.0)
     args = parser.parse_args(argv)
     try:
@@ -979,6 +996,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             think_seconds=args.think_ms / 1000,
             timeout=args.timeout,
             seed=args.seed,
+            api=args.api,
         )
         pid = server.process.pid
         start: dict[str, float] = {}
@@ -1012,7 +1030,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"run            {args.concurrency} agents, {measured:.1f} s "
         f"measured after {args.warmup:.0f} s of warm-up, think time "
-        f"{args.think_ms:.0f} ms, mix {args.mix}"
+        f"{args.think_ms:.0f} ms, mix {args.mix}, API /gradio_api/{args.api}/ask"
     )
     print(
         f"server         {rss / 2**20:,.0f} MiB resident after the run, "
