@@ -38,7 +38,10 @@ Build once with ``--db PATH`` and later runs reuse the file.
 INFO lines ("answered kind=card in 4 ms") to its log; ``--no-handler-log``
 starts it without. ``--app-path DIR`` puts DIR first on the server's
 ``PYTHONPATH``: a changed copy of ``chat_ui/`` there is served instead of the
-repository's, to measure a change before making it.
+repository's, to measure a change before making it; ``--api run`` then
+asks ``/gradio_api/run/ask`` in one POST, which Gradio serves only for an
+endpoint declared with ``queue=False``. The load generator runs on the same
+machine as the app and its CPU seconds are printed too.
 """
 
 from __future__ import annotations
@@ -713,6 +716,10 @@ class Load:
         rng = np.random.default_rng(seed)
         names = list(self.mix)
         shares = np.array([self.mix[name] for name in names])
+        # Agents that think do not ask in step: each starts at a random
+        # moment and thinks for an exponentially distributed time.
+        if self.think_seconds:
+            await asyncio.sleep(rng.uniform(0, self.think_seconds))
         while time.perf_counter() < deadline:
             kind = names[rng.choice(len(names), p=shares)]
             question = KINDS[kind].make(self.population, rng)
@@ -728,7 +735,8 @@ class Load:
                     Outcome(kind, not error, time.perf_counter() - started, error)
                 )
             if self.think_seconds:
-                await asyncio.sleep(self.think_seconds)
+                left = deadline - time.perf_counter()
+                await asyncio.sleep(min(rng.exponential(self.think_seconds), left))
 
 
 def _wrong(reply: object, question: Question) -> str:
@@ -931,16 +939,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=TARGET_CONCURRENCY)
     parser.add_argument("--seconds", type=float, default=60.0, help="measured")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds")
-    parser.add_argument("--think-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--think-ms", type=float, default=0.0, help="mean think time per question"
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="per question")
-    parser.add_argument("--mix", default=DEFAULT_MIX, help=f"kind=weight,...: {KINDS}")
+    parser.add_argument(
+        "--mix", default=DEFAULT_MIX, help=f"kind=weight,... of {', '.join(KINDS)}"
+    )
     parser.add_argument(
         "--handler-log",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="log the handler's own times in the server",
     )
-    parser.add_argument("--app-path", type=Path, default=None, help="see above")
+    parser.add_argument(
+        "--app-path",
+        type=Path,
+        default=None,
+        help="folder put first on the server's PYTHONPATH (a changed chat_ui/)",
+    )
     parser.add_argument(
         "--api",
         choices=("call", "run"),
@@ -955,8 +972,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.concurrency < 1:
         parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
-    if args.seconds <= 0 or args.warmup < 0:
-        parser.error("--seconds must be positive and --warmup not negative")
+    if args.seconds <= 0 or args.warmup < 0 or args.think_ms < 0:
+        parser.error(
+            "--seconds must be positive, --warmup and --think-ms not negative; "
+            f"got {args.seconds}, {args.warmup} and {args.think_ms}"
+        )
 
     scratch = Path(tempfile.mkdtemp(prefix="sparkify-app-bench-"))
     path = args.db.resolve() if args.db else scratch / "serving.db"
@@ -1029,7 +1049,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"run            {args.concurrency} agents, {measured:.1f} s "
-        f"measured after {args.warmup:.0f} s of warm-up, think time "
+        f"measured after {args.warmup:.0f} s of warm-up, mean think time "
         f"{args.think_ms:.0f} ms, mix {args.mix}, API /gradio_api/{args.api}/ask"
     )
     print(
