@@ -823,7 +823,7 @@ class Server:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -978,6 +978,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"got {args.seconds}, {args.warmup} and {args.think_ms}"
         )
 
+    # A plain kill stops the run the way Ctrl-C does: the app is stopped
+    # and the scratch directory removed on the way out.
+    signal.signal(signal.SIGTERM, _interrupted)
     scratch = Path(tempfile.mkdtemp(prefix="sparkify-app-bench-"))
     path = args.db.resolve() if args.db else scratch / "serving.db"
     server = None
@@ -1088,9 +1091,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _load(averages: tuple[float, float, float]) -> str:
     return ", ".join(f"{value:.2f}" for value in averages)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: the app was stopped", file=sys.stderr)
+        sys.exit(130)
