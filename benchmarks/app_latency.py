@@ -16,9 +16,9 @@ left out of the percentiles.
 The questions follow ``--mix``: bare customer IDs (``id``), "customer <id>
 is asking about ads" (``ads``) and unknown IDs (``unknown``) by default;
 ``id`` and ``ads`` together are the customer answer the latency target is
-about (p95 under 150 ms with 20 agents). ``name``, ``top_risk`` and
-``rate_by_level`` are questions the chat handler does not answer yet; they
-are only checked for a reply and get figures of their own. Prints the
+about (p95 under 150 ms with 20 agents). ``name`` (a customer's first and
+last name), ``top_risk`` ("top 10 at-risk paid customers in <ST>") and
+``rate_by_level`` ("churn rate by level") get figures of their own. Prints the
 building time and size of the database, the load average before and after,
 the figures per kind, the handler's own times from the server's log, the
 server's CPU and resident memory, and the verdict. Record figures in
@@ -578,20 +578,28 @@ def _ask_unknown(population: Population, rng: np.random.Generator) -> Question:
 
 def _ask_name(population: Population, rng: np.random.Generator) -> Question:
     i = rng.integers(len(population.ids))
-    return Question(f"{population.first_names[i]} {population.last_names[i]}", None)
+    first, last = population.first_names[i], population.last_names[i]
+    # The card of the one customer with that name, or the list to pick from.
+    return Question(
+        f"{first} {last}",
+        re.compile(rf"{re.escape(first)} {re.escape(last)}( · customer |\s*\|)"),
+    )
 
 
 def _ask_top_risk(population: Population, rng: np.random.Generator) -> Question:
     state = population.states[rng.integers(len(population.states))]
-    return Question(f"top 10 at-risk paid customers in {state}", None)
+    return Question(
+        f"top 10 at-risk paid customers in {state}",
+        re.compile(rf"paid customers in {re.escape(state)} most likely to cancel"),
+    )
 
 
 def _ask_rate_by_level(population: Population, rng: np.random.Generator) -> Question:
-    return Question("churn rate by level", None)
+    return Question("churn rate by level", re.compile(r"\*\*Churn rate by level\*\*"))
 
 
-# Kinds without an expected pattern are checked only for a non-empty reply:
-# the chat handler does not answer them yet (they get the help text).
+# A kind without an expected pattern would be checked only for a non-empty
+# reply.
 KINDS: dict[str, Kind] = {
     "id": Kind("a bare customer ID", _ask_id, customer_answer=True),
     "ads": Kind('"customer <id> is asking about ads"', _ask_ads, customer_answer=True),

@@ -20,7 +20,6 @@ from sparkify.serving import (
     DAILY_ACTIVITY,
     METADATA,
     QUALITY_RESULTS,
-    RISK_BANDS,
 )
 
 __all__ = [
@@ -185,23 +184,25 @@ def customers_by_name(
 ) -> tuple[list[Mapping[str, Any]], int]:
     """Customers whose first and last name, or either, match ``words``.
 
-    Two neighbouring words are tried as first and last name first; only if
-    no pair matches is a single word tried as a first or a last name. Case
-    is ignored. Returns up to ``limit`` customers and how many matched.
+    Neighbouring words are tried as a first name and a last name ("Lauren
+    De Angelis": Lauren + De Angelis, Lauren De + Angelis); a single word,
+    only when just one is given, as either. Case is ignored. Returns up to
+    ``limit`` customers and how many matched.
     """
     lowered = [word.lower() for word in words]
-    first, last = (
-        sa.func.lower(CUSTOMERS.c.first_name),
-        sa.func.lower(CUSTOMERS.c.last_name),
-    )
-    pairs = [
-        sa.and_(first == a, last == b)
-        for a, b in zip(lowered, lowered[1:], strict=False)
-    ]
-    singles = [sa.or_(first == word, last == word) for word in lowered]
-    for conditions in (pairs, singles):
-        if not conditions:
-            continue
+    first = sa.func.lower(CUSTOMERS.c.first_name)
+    last = sa.func.lower(CUSTOMERS.c.last_name)
+    splits = {
+        (" ".join(lowered[start:cut]), " ".join(lowered[cut:end]))
+        for start in range(len(lowered))
+        for end in range(start + 2, min(start + 4, len(lowered)) + 1)
+        for cut in range(start + 1, end)
+    }
+    if len(lowered) == 1:
+        conditions = [sa.or_(first == lowered[0], last == lowered[0])]
+    else:
+        conditions = [sa.and_(first == a, last == b) for a, b in sorted(splits)]
+    if conditions:
         where = sa.or_(*conditions)
         total = connection.execute(
             sa.select(sa.func.count()).select_from(CUSTOMERS).where(where)
@@ -230,10 +231,11 @@ def at_risk(
     min_probability: float = 0.0,
 ) -> tuple[pd.DataFrame, int]:
     """Scored active customers by churn risk, highest first, and how many match."""
-    conditions = [
-        CUSTOMERS.c.is_cancelled.is_(False),
-        CHURN_SCORES.c.churn_probability >= min_probability,
-    ]
+    conditions = [CUSTOMERS.c.is_cancelled.is_(False)]
+    if min_probability > 0:
+        # Only when it filters: a range over the index covering every score
+        # would make SQLite read all of them through it.
+        conditions.append(CHURN_SCORES.c.churn_probability >= min_probability)
     if level:
         conditions.append(CUSTOMERS.c.level == level)
     if state:
@@ -261,7 +263,7 @@ def at_risk(
         )
         .select_from(joined)
         .where(*conditions)
-        .order_by(CHURN_SCORES.c.churn_probability.desc(), CUSTOMERS.c.customer_id)
+        .order_by(CHURN_SCORES.c.churn_probability.desc(), CHURN_SCORES.c.customer_id)
     )
     if limit is not None:
         query = query.limit(limit)
@@ -514,8 +516,3 @@ def _compute_snapshot(connection: sa.Connection) -> Snapshot:
         top_state=top_state,
         example_name=f"{name.first_name} {name.last_name}" if name else None,
     )
-
-
-def band_floor(band: str) -> float:
-    """The lowest churn probability of a risk band."""
-    return dict(RISK_BANDS)[band]

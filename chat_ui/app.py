@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import threading
+import time
 from typing import Any
 
 import gradio as gr
@@ -285,6 +287,7 @@ def serve(
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     app = build_app(url, users=users, mask_names=mask_names)
     docs = quality_view(url).data_docs
+    threading.Thread(target=_warm_up, args=(url,), daemon=True).start()
     log.info(
         "serving %s on http://%s:%d (%s)",
         store.safe_url(url),
@@ -301,6 +304,17 @@ def serve(
         quiet=not block,
     )
     return app
+
+
+def _warm_up(url: str) -> None:
+    """Compute the whole-database aggregates before the first question needs them."""
+    started = time.monotonic()
+    overview(url)
+    log.info(
+        "aggregates of %s ready in %.1fs",
+        store.safe_url(url),
+        time.monotonic() - started,
+    )
 
 
 def _is_loopback(host: str) -> bool:

