@@ -528,7 +528,7 @@ def quality_view(url: str) -> QualityView:
         ]
     ].rename(columns={"table_name": "table", "examples": "offending rows"})
     status = facts.get("quality_status", "unknown")
-    mark = "✅ passed" if status == "passed" else "❌ failed"
+    mark = "passed" if status == "passed" else "FAILED"
     lines = [
         f"**Latest validation: {mark}** at "
         f"{escape(facts.get('quality_checked_at', '?'))} · "

@@ -97,7 +97,7 @@ def test_overview_rejects_an_unknown_band(serving_url):
 def test_quality_view_lists_suites_and_failed_expectations(serving_url):
     view = quality_view(serving_url)
 
-    assert view.summary.startswith("**Latest validation: ❌ failed**")
+    assert view.summary.startswith("**Latest validation: FAILED**")
     assert "1 of 2 expectations met" in view.summary
     assert list(view.suites["suite"]) == ["events", "customer_features"]
     assert list(view.suites["warnings"]) == [0, 1]
