@@ -14,6 +14,7 @@ from ml._training import (
     plan_split,
     task_slots,
     train_challenger,
+    xgboost_workers,
 )
 
 __all__ = [
@@ -47,4 +48,5 @@ __all__ = [
     "tracking_uri",
     "train",
     "train_challenger",
+    "xgboost_workers",
 ]
