@@ -363,6 +363,12 @@ def train_challenger(
         .where(F.col("cutoff").isin([*split.fit_cutoffs, split.validation_cutoff]))
         .withColumn(VALIDATION, F.col("cutoff") == split.validation_cutoff)
         .withColumn(WEIGHT, F.when(F.col("label") == 1, pos_weight).otherwise(1.0))
+        # One partition per xgboost worker, the rows of each chosen by their
+        # key and sorted by it: every engine (local, a cluster, however the
+        # mart's files were written) hands each worker the same rows in the
+        # same order, so a seed gives the same model everywhere.
+        .repartition(num_workers, "customer_cutoff_id")
+        .sortWithinPartitions("customer_cutoff_id")
         .cache()
     )
     evaluation_rows = _assembled(labelled, names).where(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = [
+    "CLUSTER_SETTINGS",
     "CLUSTER_TIMEOUT_ENV",
     "MASTER_ENV",
     "METASTORE_ENV",
@@ -45,6 +46,16 @@ METASTORE_ENV = "SPARKIFY_METASTORE_URIS"
 THRIFT_HOST_ENV = "SPARKIFY_THRIFT_HOST"
 THRIFT_PORT_ENV = "SPARKIFY_THRIFT_PORT"
 CLUSTER_TIMEOUT_ENV = "SPARKIFY_CLUSTER_TIMEOUT"
+# Every setting that sends a run to a cluster; a local run goes without them.
+CLUSTER_SETTINGS = (
+    MASTER_ENV,
+    TARGET_ENV,
+    "SPARKIFY_WAREHOUSE",
+    METASTORE_ENV,
+    THRIFT_HOST_ENV,
+    THRIFT_PORT_ENV,
+    "SPARK_CONF_DIR",
+)
 _LOCAL_MASTER = re.compile(r"^local(\[[0-9*]+(,\s*[0-9]+)?\])?$")
 _RERUN = (
     "Start it again and rerun the same command: files already ingested are "

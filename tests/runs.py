@@ -11,18 +11,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-__all__ = ["CLUSTER_SETTINGS", "serving_tables", "sparkify", "succeeded"]
+from sparkify.engine import CLUSTER_SETTINGS
 
-# Settings that would send a run to a cluster; a local run goes without them.
-CLUSTER_SETTINGS = (
-    "SPARKIFY_SPARK_MASTER",
-    "SPARKIFY_DBT_TARGET",
-    "SPARKIFY_WAREHOUSE",
-    "SPARKIFY_METASTORE_URIS",
-    "SPARKIFY_THRIFT_HOST",
-    "SPARKIFY_THRIFT_PORT",
-    "SPARK_CONF_DIR",
-)
+__all__ = ["CLUSTER_SETTINGS", "serving_tables", "sparkify", "succeeded"]
 
 
 def sparkify(
