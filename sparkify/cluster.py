@@ -501,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     recorded = args.state / _STATE_FILE
-    if args.command != "start" and recorded.exists():
+    # A cluster that ran here (and crashed, for `start`) keeps its layout.
+    if recorded.exists():
         saved = json.loads(recorded.read_text(encoding="utf-8"))
         cluster = LocalCluster(**saved)
     else:

@@ -297,7 +297,8 @@ class ClusterWatch:
                     f"{self.step!r} ({what} for {waited:.0f} s), so the run "
                     f"stopped there. {_RERUN}"
                 )
-                log.error("%s; cancelling its Spark jobs", self.message)
+                # INFO: the run's error says it on the terminal.
+                log.info("%s; cancelling its Spark jobs", self.message)
             self._cancel()
 
     def _executors(self) -> int:
