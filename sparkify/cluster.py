@@ -140,8 +140,9 @@ class LocalCluster:
         """Start whatever of the cluster is not running, and wait until it is up.
 
         After a crash this brings back just the missing processes. Raises
-        ``ClusterError`` (after stopping what it started) when a port is
-        taken or a process does not come up within ``timeout`` seconds.
+        ``ClusterError`` (after ending the processes this call started) when
+        a port is taken or a process does not come up within ``timeout``
+        seconds.
         """
         running = {name for name, alive in self.running().items() if alive}
         workers = [f"worker-{index + 1}" for index in range(self.workers)]
@@ -182,8 +183,10 @@ class LocalCluster:
             "metastore": lambda: _answers(self.metastore_port),
             "thrift-server": lambda: _answers(self.thrift_port),
         }
+        spawned: list[str] = []
         try:
             for name, _ in plan:
+                spawned.append(name)
                 if name.startswith("worker"):
                     self._spawn(name, self._worker_command(workers.index(name)))
                     continue
@@ -196,7 +199,10 @@ class LocalCluster:
                 *workers,
             )
         except BaseException:
-            self.stop()
+            if running:  # what ran before this call keeps running, recorded
+                self.kill(*spawned)
+            else:
+                self.stop()
             raise
         log.info("Spark cluster up in %.1fs", time.monotonic() - started)
         return self
@@ -211,15 +217,14 @@ class LocalCluster:
         self._load_pids()
         stopped = []
         for name in sorted(self.pids, key=_stop_order):
-            pid = self.pids[name]
-            if _is_ours(pid, name):
-                _signal_group(pid, signal.SIGTERM)
+            if self._alive(name):
+                _signal_group(self.pids[name], signal.SIGTERM)
                 stopped.append(name)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(self.running().values()):
             time.sleep(0.5)
         for name, pid in self.pids.items():
-            if _is_ours(pid, name):
+            if self._alive(name):
                 _signal_group(pid, signal.SIGKILL)
         for process in self._processes.values():
             try:
@@ -236,16 +241,15 @@ class LocalCluster:
         """Kill the named processes at once (SIGKILL), as a machine failure would."""
         self._load_pids()
         for name in names:
-            pid = self.pids.get(name)
-            if pid and _is_ours(pid, name):
-                _signal_group(pid, signal.SIGKILL)
+            if self._alive(name):
+                _signal_group(self.pids[name], signal.SIGKILL)
             if name in self._processes:
                 self._processes.pop(name).wait(timeout=30)
 
     def running(self) -> dict[str, bool]:
         """Each recorded process and whether it still runs."""
         self._load_pids()
-        return {name: _is_ours(pid, name) for name, pid in self.pids.items()}
+        return {name: self._alive(name) for name in self.pids}
 
     # -- commands --------------------------------------------------------
 
@@ -382,7 +386,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             if ready():
                 return
-            if not any(_is_ours(self.pids.get(w, 0), w) for w in watch):
+            if not any(self._alive(name) for name in watch):
                 raise ClusterError(
                     f"the cluster's {name} stopped while starting; see its log in "
                     f"{self.state_dir / 'logs'}"
@@ -392,6 +396,13 @@ class LocalCluster:
             f"the cluster's {name} did not come up within {timeout:.0f} s; see "
             f"its log in {self.state_dir / 'logs'}"
         )
+
+    def _alive(self, name: str) -> bool:
+        # A process this object started is asked directly: until it has
+        # exec'd, its command line is still this Python's.
+        if name in self._processes:
+            return self._processes[name].poll() is None
+        return _is_ours(self.pids.get(name, 0), name)
 
     def _alive_workers(self) -> int:
         url = f"http://{HOST}:{self.master_ui_port}/json/"
