@@ -14,6 +14,7 @@ from ml._training import (
     plan_split,
     task_slots,
     train_challenger,
+    xgboost_workers,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "tracking_uri",
     "train",
     "train_challenger",
+    "xgboost_workers",
 ]

@@ -14,14 +14,21 @@ import logging
 import os
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from ml._evaluation import format_reports
 from ml._training import ChurnModel
-from sparkify.config import Workdir
+from sparkify.config import WAREHOUSE_ENV, Workdir
+from sparkify.engine import copy_from_local, copy_to_local, delete_path
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from xgboost.spark import SparkXGBClassifierModel
 
 __all__ = [
     "CHAMPION_ALIAS",
@@ -45,6 +52,15 @@ class RegistryError(RuntimeError):
     """The MLflow store cannot be reached or holds something unexpected."""
 
 
+def _active_spark() -> SparkSession:
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        raise RegistryError("a SparkSession is needed to move models; none runs")
+    return spark
+
+
 def tracking_uri(workdir: Workdir, uri: str | None = None) -> str:
     """``uri``, else ``MLFLOW_TRACKING_URI``, else SQLite in the workdir."""
     return (
@@ -56,10 +72,16 @@ def tracking_uri(workdir: Workdir, uri: str | None = None) -> str:
 
 @dataclass
 class Registry:
-    """The MLflow tracking store and model registry at one URI."""
+    """The MLflow tracking store and model registry at one URI.
+
+    Spark writes and reads a model's files on its executors, so on a cluster
+    with a shared warehouse (``SPARKIFY_WAREHOUSE``) models pass through
+    ``shared`` on its file system on their way to and from MLflow.
+    """
 
     uri: str
     artifact_root: Path | None = None
+    shared: str | None = None
 
     @classmethod
     def at(cls, workdir: Workdir, uri: str | None = None) -> Registry:
@@ -68,15 +90,41 @@ class Registry:
         Any other URI (a tracking server) decides where artifacts go itself.
         """
         resolved = tracking_uri(workdir, uri)
+        shared = (
+            f"{workdir.scratch_uri}/models" if os.environ.get(WAREHOUSE_ENV) else None
+        )
         try:
             url = make_url(resolved)
         except Exception:  # noqa: BLE001 - not a database URL: http(s) or a path
-            return cls(resolved)
+            return cls(resolved, shared=shared)
         if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-            return cls(resolved)
+            return cls(resolved, shared=shared)
         database = Path(url.database).resolve()
         database.parent.mkdir(parents=True, exist_ok=True)
-        return cls(resolved, database.parent / "artifacts")
+        return cls(resolved, database.parent / "artifacts", shared)
+
+    def _save_spark_model(self, model: ChurnModel, local: str) -> None:
+        if self.shared is None:
+            model.spark_model.write().overwrite().save(local)
+            return
+        spark, shared = _active_spark(), f"{self.shared}/{uuid.uuid4().hex}"
+        model.spark_model.write().overwrite().save(shared)
+        try:
+            copy_to_local(spark, shared, local)
+        finally:
+            delete_path(spark, shared)
+
+    def _load_spark_model(self, local: Path) -> SparkXGBClassifierModel:
+        from xgboost.spark import SparkXGBClassifierModel
+
+        if self.shared is None:
+            return SparkXGBClassifierModel.load(str(local))
+        spark, shared = _active_spark(), f"{self.shared}/{uuid.uuid4().hex}"
+        copy_from_local(spark, str(local), shared)
+        try:
+            return SparkXGBClassifierModel.load(shared)
+        finally:
+            delete_path(spark, shared)
 
     def _client(self):  # noqa: ANN202 - MlflowClient, imported lazily
         from mlflow import MlflowClient
@@ -139,7 +187,7 @@ class Registry:
         )
         client.log_text(run_id, format_reports(reports), "evaluation.txt")
         with tempfile.TemporaryDirectory(prefix="sparkify-model-") as folder:
-            model.spark_model.write().overwrite().save(f"{folder}/spark_model")
+            self._save_spark_model(model, f"{folder}/spark_model")
             Path(folder, _RECORD).write_text(model.to_json())
             client.log_artifacts(run_id, folder, _MODEL_DIR)
         client.set_terminated(run_id)
@@ -187,7 +235,6 @@ class Registry:
         """The champion's record (and Spark model, with ``load``), or ``None``."""
         from mlflow.artifacts import download_artifacts
         from mlflow.exceptions import MlflowException
-        from xgboost.spark import SparkXGBClassifierModel
 
         client = self._client()
         try:
@@ -212,5 +259,5 @@ class Registry:
         model.registry_version = str(version.version)
         model.run_id = version.run_id or model.run_id
         if load:
-            model.spark_model = SparkXGBClassifierModel.load(str(local / "spark_model"))
+            model.spark_model = self._load_spark_model(local / "spark_model")
         return model

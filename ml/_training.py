@@ -55,6 +55,7 @@ __all__ = [
     "probabilities",
     "task_slots",
     "train_challenger",
+    "xgboost_workers",
 ]
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,33 @@ def task_slots(spark: SparkSession) -> int:
     return int(_get_max_num_concurrent_tasks(spark.sparkContext))
 
 
+def xgboost_workers(spark: SparkSession, num_workers: int | None = None) -> int:
+    """How many xgboost workers to train with: one per task slot by default.
+
+    xgboost.spark runs its workers as one barrier stage, all at once, so a
+    count above the task slots would wait forever for executors that never
+    come; that, and a Spark with no executor yet, is refused with what to do.
+    """
+    slots = task_slots(spark)
+    master = spark.sparkContext.master
+    if slots < 1:
+        raise ValueError(
+            f"the Spark at {master} has no executor to train on (0 task slots): "
+            "check that its workers are up and have free cores for this "
+            "application (spark.cores.max, spark.executor.cores)"
+        )
+    if num_workers is None:
+        return slots
+    if not 1 <= num_workers <= slots:
+        raise ValueError(
+            f"num_workers (--workers) must be between 1 and the {slots} task "
+            f"slot(s) that {master} gives this run, got {num_workers}: xgboost "
+            "runs all its workers at once; ask for fewer, or give the run more "
+            "executor cores"
+        )
+    return num_workers
+
+
 def plan_split(
     counts: dict[str, tuple[int, int]], horizon_days: int, min_churners: int
 ) -> Split | NotTrained:
@@ -285,22 +313,13 @@ def train_challenger(
 ) -> TrainedChallenger | NotTrained:
     """Fit XGBoost and the baseline on the time split and rate both.
 
-    ``num_workers`` defaults to Spark's default parallelism, capped at the
-    task slots; asking for more slots than there are is an error. ``params``
-    override ``XGB_PARAMS``.
+    ``num_workers`` defaults to one xgboost worker per task slot of this
+    Spark (:func:`xgboost_workers`); ``params`` override ``XGB_PARAMS``.
     """
     if min_churners < 1:
         raise ValueError(f"min_churners must be at least 1, got {min_churners}")
     marts = marts or Marts()
-    slots = task_slots(spark)
-    if num_workers is None:
-        num_workers = max(1, min(spark.sparkContext.defaultParallelism, slots))
-    elif not 1 <= num_workers <= slots:
-        raise ValueError(
-            f"num_workers must be between 1 and the {slots} task slot(s) of this "
-            f"Spark ({spark.sparkContext.master}), got {num_workers}: xgboost "
-            "needs all its workers running at once"
-        )
+    num_workers = xgboost_workers(spark, num_workers)
     started = time.monotonic()
 
     features = spark.table(marts.features)
@@ -335,7 +354,7 @@ def train_challenger(
         split.evaluation_cutoff,
         len(names),
         num_workers,
-        slots,
+        task_slots(spark),
         pos_weight,
     )
 
@@ -344,6 +363,12 @@ def train_challenger(
         .where(F.col("cutoff").isin([*split.fit_cutoffs, split.validation_cutoff]))
         .withColumn(VALIDATION, F.col("cutoff") == split.validation_cutoff)
         .withColumn(WEIGHT, F.when(F.col("label") == 1, pos_weight).otherwise(1.0))
+        # One partition per xgboost worker, the rows of each chosen by their
+        # key and sorted by it: every engine (local, a cluster, however the
+        # mart's files were written) hands each worker the same rows in the
+        # same order, so a seed gives the same model everywhere.
+        .repartition(num_workers, "customer_cutoff_id")
+        .sortWithinPartitions("customer_cutoff_id")
         .cache()
     )
     evaluation_rows = _assembled(labelled, names).where(

@@ -69,6 +69,15 @@ MasterOption = Annotated[
         show_default="local[*]",
     ),
 ]
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SPARKIFY_DBT_TARGET",
+        help="dbt target in profiles/: local, cluster (the session method on "
+        "--master) or thrift (a Spark Thrift Server).",
+        show_default="cluster when --master is a cluster's, else local",
+    ),
+]
 MinChurnersOption = Annotated[
     int,
     typer.Option(
@@ -232,6 +241,7 @@ def run(
     ],
     workdir: WorkdirOption = None,
     master: MasterOption = None,
+    target: TargetOption = None,
     min_churners: MinChurnersOption = 5,
     full_refresh: Annotated[
         bool,
@@ -272,6 +282,7 @@ def run(
                 input_spec,
                 place,
                 master=master,
+                target=target,
                 min_positives=min_churners,
                 full_refresh=full_refresh,
                 force=force,
@@ -288,13 +299,16 @@ def run(
 
 def _explain(exc: Exception, log_path: Path) -> str:
     from ml import RegistryError
+    from sparkify.engine import ClusterError
     from sparkify.ingest import IngestError
     from sparkify.quality import QualityGateError
     from sparkify.transform import TransformError
 
     # INFO: the traceback goes to the log file, the terminal gets a sentence.
     log.info("run failed", exc_info=exc)
-    ours = IngestError | TransformError | QualityGateError | RegistryError
+    ours = (
+        IngestError | TransformError | QualityGateError | RegistryError | ClusterError
+    )
     if isinstance(exc, ours | ValueError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}\n(full traceback in {log_path})"

@@ -6,10 +6,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WORKDIR_ENV", "SERVING_URL_ENV", "Workdir", "default_workdir"]
+__all__ = [
+    "SERVING_URL_ENV",
+    "WAREHOUSE_ENV",
+    "WORKDIR_ENV",
+    "Workdir",
+    "default_workdir",
+]
 
 WORKDIR_ENV = "SPARKIFY_WORKDIR"
 SERVING_URL_ENV = "SPARKIFY_SERVING_URL"
+WAREHOUSE_ENV = "SPARKIFY_WAREHOUSE"
 
 
 def default_workdir() -> Path:
@@ -35,6 +42,20 @@ class Workdir:
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse"
+
+    @property
+    def warehouse_uri(self) -> str:
+        """``SPARKIFY_WAREHOUSE`` when set (a shared path or an object-store URI
+        for a cluster), else ``warehouse/`` in the workdir."""
+        return os.environ.get(WAREHOUSE_ENV, "").rstrip("/") or str(self.warehouse)
+
+    @property
+    def scratch_uri(self) -> str:
+        """Where ingestion stages a batch: beside the tables when the warehouse
+        is elsewhere (executors on other machines write it), else ``ingest/``."""
+        if os.environ.get(WAREHOUSE_ENV):
+            return f"{self.warehouse_uri}/_sparkify_ingest"
+        return str(self.root / "ingest")
 
     @property
     def metastore(self) -> Path:
@@ -75,6 +96,12 @@ class Workdir:
         return os.environ.get(SERVING_URL_ENV) or f"sqlite:///{self.serving_db}"
 
     def create(self) -> Workdir:
-        for path in (self.warehouse, self.reports, self.mlflow, self.spark_local):
+        for path in (
+            self.warehouse,
+            self.reports,
+            self.mlflow,
+            self.spark_local,
+            self.root / "logs",
+        ):
             path.mkdir(parents=True, exist_ok=True)
         return self

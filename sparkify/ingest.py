@@ -8,7 +8,13 @@ files were taken in, so a later run reads only files it has not seen.
 A batch is parsed and checked in a scratch directory first; a caller's
 ``validate`` hook sees its accepted rows before anything is appended, so a
 batch that fails it leaves every table as it was and is read again by the
-next run.
+next run. While a batch is being appended a marker names it; a run cut off
+there (its cluster went away, the process was killed) leaves the marker, and
+the next ingestion first deletes the files that batch wrote, then reads its
+files again, so nothing is taken in twice.
+
+Inputs are local paths, or URIs of any file system Hadoop knows
+(``hdfs://``, ``s3a://``, ``file://``), listed and read through Spark.
 """
 
 from __future__ import annotations
@@ -18,13 +24,13 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
@@ -33,6 +39,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparkify.config import Workdir
+from sparkify.engine import delete_path
 
 __all__ = [
     "EVENT_KEY",
@@ -40,6 +47,9 @@ __all__ = [
     "RAW_SCHEMA",
     "IngestError",
     "IngestResult",
+    "LogFile",
+    "RemoteFile",
+    "is_uri",
     "diagnose_line",
     "ingest",
     "resolve_inputs",
@@ -107,13 +117,46 @@ class IngestResult:
     seconds: float = 0.0
 
 
-def resolve_inputs(spec: str | os.PathLike[str]) -> list[Path]:
+@dataclass(frozen=True)
+class RemoteFile:
+    """A log file behind a Hadoop file system URI (``hdfs://``, ``s3a://``...).
+
+    ``uri`` is the URI as Hadoop qualifies it, which is also how Spark names
+    the file its rows came from; ``file:`` URIs are named by their path, as
+    local files are.
+    """
+
+    uri: str
+    size_bytes: int
+    modified_epoch: int
+
+    def __str__(self) -> str:
+        return _local_path_text(self.uri)
+
+
+LogFile = Path | RemoteFile
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_uri(spec: str | os.PathLike[str]) -> bool:
+    """True when ``spec`` names a file system by scheme (``s3a://...``)."""
+    return bool(_SCHEME.match(str(spec)))
+
+
+def resolve_inputs(
+    spec: str | os.PathLike[str], spark: SparkSession | None = None
+) -> list[LogFile]:
     """The log files named by ``spec``: a file, a directory or a glob.
 
     A directory yields every non-hidden file below it whose name ends in one
-    of .json, .jsonl, .ndjson or .gz.
+    of .json, .jsonl, .ndjson or .gz. A URI (``hdfs://``, ``s3a://``,
+    ``file://``) is listed through Hadoop's file systems and needs ``spark``.
     """
     text = str(spec)
+    if is_uri(text):
+        if spark is None:
+            raise ValueError(f"spark is needed to list {text}; pass the session")
+        return _resolve_uri(spark, text)
     path = Path(text).expanduser()
     if path.is_file():
         return [path.resolve()]
@@ -139,6 +182,64 @@ def resolve_inputs(spec: str | os.PathLike[str]) -> list[Path]:
         f"--input {text}: no such file, directory or glob match; "
         "give a JSON-lines file (plain or .gz), a directory or a quoted glob"
     )
+
+
+def _resolve_uri(spark: SparkSession, text: str) -> list[LogFile]:
+    jvm = spark._jvm
+    try:
+        pattern = jvm.org.apache.hadoop.fs.Path(text)
+        fs = pattern.getFileSystem(spark._jsc.hadoopConfiguration())
+        statuses = fs.globStatus(pattern) or []
+        found: list[LogFile] = []
+        for status in statuses:
+            if not status.isDirectory():
+                found.append(_remote(status))
+                continue
+            root = status.getPath().toUri().getPath().rstrip("/") + "/"
+            listing = fs.listFiles(status.getPath(), True)
+            while listing.hasNext():
+                child = listing.next()
+                relative = child.getPath().toUri().getPath().removeprefix(root)
+                name = child.getPath().getName().lower()
+                hidden = any(p.startswith((".", "_")) for p in relative.split("/"))
+                if not hidden and name.endswith(_LOG_SUFFIXES):
+                    found.append(_remote(child))
+    except Py4JJavaError as exc:
+        problem = str(exc.java_exception.toString())
+        hint = ""
+        if "No FileSystem for scheme" in problem:
+            hint = (
+                "; this Spark has no Hadoop file system for that scheme (for "
+                "s3a://, put hadoop-aws and the AWS SDK bundle that match its "
+                "Hadoop version on the classpath, as EMR does)"
+            )
+        raise IngestError(f"--input {text}: cannot list it: {problem}{hint}") from None
+    if not found:
+        raise IngestError(
+            f"--input {text}: no such file, directory or glob match with log "
+            f"files (names ending in {', '.join(_LOG_SUFFIXES)})"
+        )
+    return sorted(found, key=str)
+
+
+def _remote(status: object) -> RemoteFile:
+    return RemoteFile(
+        uri=str(status.getPath().toString()),
+        size_bytes=int(status.getLen()),
+        modified_epoch=int(status.getModificationTime()) // 1000,
+    )
+
+
+def _identity(file: LogFile) -> tuple[int, int]:
+    """Size in bytes and modification time (whole seconds) of ``file``."""
+    if isinstance(file, RemoteFile):
+        return file.size_bytes, file.modified_epoch
+    stat = file.stat()
+    return stat.st_size, int(stat.st_mtime)
+
+
+def _uri(file: LogFile) -> str:
+    return file.uri if isinstance(file, RemoteFile) else file.as_uri()
 
 
 def diagnose_line(line: str) -> str:
@@ -171,7 +272,7 @@ def _kind(value: object) -> str:
 
 def ingest(
     spark: SparkSession,
-    inputs: Iterable[Path],
+    inputs: Iterable[LogFile],
     workdir: Workdir,
     *,
     database: str = RAW_DATABASE,
@@ -190,15 +291,16 @@ def ingest(
     result = IngestResult(batch_id=_new_batch_id())
     tables = _Tables(database)
     _ensure_tables(spark, tables)
+    marker = workdir.root / "ingest" / f"pending-{database}.json"
+    _remove_interrupted_batch(spark, marker, workdir, tables)
 
     seen = _already_ingested(spark, tables)
-    new: list[Path] = []
+    new: list[LogFile] = []
     for path in inputs:
-        stat = path.stat()
         previous = seen.get(str(path))
         if previous is None:
             new.append(path)
-        elif previous == (stat.st_size, int(stat.st_mtime)):
+        elif previous == _identity(path):
             result.skipped_files.append(str(path))
         else:
             result.changed_files.append(str(path))
@@ -220,15 +322,17 @@ def ingest(
         result.seconds = time.monotonic() - started
         return result
 
-    staging = workdir.root / "ingest" / result.batch_id
+    staging = f"{workdir.scratch_uri}/{result.batch_id}"
     try:
-        _parse_to_staging(spark, new, staging / "parsed")
-        checked = _check_batch(spark, staging, tables)
+        _parse_to_staging(spark, new, f"{staging}/parsed")
+        checked = _check_batch(spark, staging, tables, {str(p): p for p in new})
         if validate is not None:
             validate(_accepted(checked))
+        _mark_pending(marker, result.batch_id)
         _publish_batch(spark, checked, new, result, workdir, tables)
+        marker.unlink()
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        delete_path(spark, staging)
 
     result.seconds = time.monotonic() - started
     log.info(
@@ -324,7 +428,51 @@ def _reject_reason() -> Column:
     return reason
 
 
-def _parse_to_staging(spark: SparkSession, files: list[Path], staging: Path) -> None:
+def _mark_pending(marker: Path, batch_id: str) -> None:
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"batch_id": batch_id}), encoding="utf-8")
+
+
+def _remove_interrupted_batch(
+    spark: SparkSession, marker: Path, workdir: Workdir, tables: _Tables
+) -> None:
+    """Undo the appends of a batch whose run stopped before recording its files.
+
+    Each append writes files of its own, so the files holding the batch's
+    rows are exactly what it added; deleting them (again, if a repair was
+    itself cut off) is safe. A batch whose files were recorded is complete.
+    """
+    if not marker.exists():
+        return
+    batch_id = json.loads(marker.read_text(encoding="utf-8"))["batch_id"]
+    if spark.table(tables.files).where(F.col("batch_id") == batch_id).count():
+        marker.unlink()
+        return
+    removed = 0
+    for table, column in ((tables.events, "_batch_id"), (tables.rejects, "batch_id")):
+        written = (
+            spark.table(table)
+            .where(F.col(column) == batch_id)
+            .select(F.col("_metadata.file_path").alias("path"))
+            .distinct()
+            .collect()
+        )
+        for row in written:
+            delete_path(spark, row.path)
+        removed += len(written)
+        spark.catalog.refreshTable(table)
+    (workdir.reports / "rejects" / f"{batch_id}.jsonl").unlink(missing_ok=True)
+    log.warning(
+        "removed %d file(s) of batch %s, which the last run appended to %s but "
+        "did not finish recording; its input files are read again",
+        removed,
+        batch_id,
+        tables.database,
+    )
+    marker.unlink()
+
+
+def _parse_to_staging(spark: SparkSession, files: list[LogFile], staging: str) -> None:
     """One scan of the raw text: parse every line and note why it is rejected."""
     schema = T.StructType([*RAW_SCHEMA.fields, T.StructField(_CORRUPT, T.StringType())])
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
@@ -336,7 +484,7 @@ def _parse_to_staging(spark: SparkSession, files: list[Path], staging: Path) -> 
         spark.conf.get("spark.sql.files.maxPartitionBytes"),
     )
     try:
-        lines = spark.read.text([p.as_uri() for p in files]).select(
+        lines = spark.read.text([_uri(p) for p in files]).select(
             "value",
             F.col("_metadata.file_path").alias("source_file"),
             F.col("_metadata.file_block_start").alias("block_start"),
@@ -363,7 +511,7 @@ def _parse_to_staging(spark: SparkSession, files: list[Path], staging: Path) -> 
                 else F.col(f"event.{f.name}")
                 for f in RAW_SCHEMA.fields
             ],
-        ).write.mode("overwrite").parquet(str(staging))
+        ).write.mode("overwrite").parquet(staging)
     # A failed write surfaces as the JVM's own error, not PySpark's.
     except (PySparkException, Py4JJavaError) as exc:
         raise _unreadable(exc) from exc
@@ -395,17 +543,22 @@ def _unreadable(exc: Exception) -> Exception:
     )
 
 
-def _check_batch(spark: SparkSession, staging: Path, tables: _Tables) -> DataFrame:
+def _check_batch(
+    spark: SparkSession,
+    staging: str,
+    tables: _Tables,
+    files: dict[str, LogFile],
+) -> DataFrame:
     """Give every parsed row its line number and reject duplicated events.
 
     A line repeating an event of the same batch, or one already in
     ``tables.events``, is rejected with a reason naming the first copy.
     Writes ``staging/checked`` and returns it.
     """
-    parsed = spark.read.parquet(str(staging / "parsed")).withColumn(
+    parsed = spark.read.parquet(f"{staging}/parsed").withColumn(
         "source_file", _local_path(F.col("source_file"))
     )
-    parsed = _with_line_numbers(spark, parsed)
+    parsed = _with_line_numbers(spark, parsed, files)
     candidates = parsed.where(F.col("reject_reason").isNull())
 
     in_batch = (
@@ -460,7 +613,7 @@ def _check_batch(spark: SparkSession, staging: Path, tables: _Tables) -> DataFra
             ),
         )
     )
-    checked = staging / "checked"
+    checked = f"{staging}/checked"
     # Only lines rejected while parsing kept their text; a duplicate keeps
     # the event as parsed (its first copy is in the file and in events).
     event_json = F.to_json(F.struct(*[f.name for f in RAW_SCHEMA.fields]))
@@ -472,8 +625,8 @@ def _check_batch(spark: SparkSession, staging: Path, tables: _Tables) -> DataFra
         *[c for c in flagged.columns if c not in replaced],
         reason.alias("reject_reason"),
         raw_line.alias("raw_line"),
-    ).write.mode("overwrite").parquet(str(checked))
-    return spark.read.parquet(str(checked))
+    ).write.mode("overwrite").parquet(checked)
+    return spark.read.parquet(checked)
 
 
 def _join_on_key(rows: DataFrame, other: DataFrame) -> DataFrame:
@@ -499,7 +652,7 @@ def _accepted(checked: DataFrame) -> DataFrame:
 def _publish_batch(
     spark: SparkSession,
     checked: DataFrame,
-    files: list[Path],
+    files: list[LogFile],
     result: IngestResult,
     workdir: Workdir,
     tables: _Tables,
@@ -579,7 +732,9 @@ def _write_rejects(
     rows.unpersist()
 
 
-def _with_line_numbers(spark: SparkSession, parsed: DataFrame) -> DataFrame:
+def _with_line_numbers(
+    spark: SparkSession, parsed: DataFrame, files: dict[str, LogFile]
+) -> DataFrame:
     """Add ``line_number``: the row's line in its file, from 1.
 
     A row knows its line within the split Spark read it from; a split that
@@ -598,7 +753,9 @@ def _with_line_numbers(spark: SparkSession, parsed: DataFrame) -> DataFrame:
         [
             (path, start, before)
             for path, starts in splits.items()
-            for start, before in _lines_before(Path(path), starts).items()
+            for start, before in _lines_before(
+                spark, files.get(path, Path(path)), starts
+            ).items()
         ],
         "source_file string, block_start bigint, lines_before bigint",
     )
@@ -612,7 +769,9 @@ def _with_line_numbers(spark: SparkSession, parsed: DataFrame) -> DataFrame:
     )
 
 
-def _lines_before(path: Path, offsets: list[int]) -> dict[int, int]:
+def _lines_before(
+    spark: SparkSession, path: LogFile, offsets: list[int]
+) -> dict[int, int]:
     """For each split start in ``offsets``, the lines of ``path`` before it.
 
     Hadoop's line reader leaves a line that starts at or before the split's
@@ -621,7 +780,7 @@ def _lines_before(path: Path, offsets: list[int]) -> dict[int, int]:
     """
     counts: dict[int, int] = {}
     seen, position = 0, 0
-    with path.open("rb") as handle:
+    with _open_bytes(spark, path) as handle:
         for offset in sorted(offsets):
             while position < offset:
                 chunk = handle.read(min(offset - position, 1 << 24))
@@ -633,6 +792,30 @@ def _lines_before(path: Path, offsets: list[int]) -> dict[int, int]:
             # previous split too.
             counts[offset] = seen + 1
     return counts
+
+
+class _HadoopReader:
+    """``read(n)`` on a Hadoop input stream, for :func:`_lines_before`."""
+
+    def __init__(self, spark: SparkSession, uri: str) -> None:
+        path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+        fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+        self._stream = fs.open(path)
+
+    def read(self, size: int) -> bytes:
+        return bytes(self._stream.readNBytes(size))
+
+    def __enter__(self) -> _HadoopReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+
+
+def _open_bytes(spark: SparkSession, file: LogFile) -> BinaryIO | _HadoopReader:
+    if isinstance(file, RemoteFile):
+        return _HadoopReader(spark, file.uri)
+    return file.open("rb")
 
 
 def _write_jsonl(rows: DataFrame, path: Path) -> None:
@@ -647,7 +830,7 @@ def _write_jsonl(rows: DataFrame, path: Path) -> None:
 
 def _record_files(
     spark: SparkSession,
-    files: list[Path],
+    files: list[LogFile],
     per_file: dict[str, list[int]],
     result: IngestResult,
     tables: _Tables,
@@ -655,13 +838,13 @@ def _record_files(
     now = datetime.now(UTC)
     records = []
     for path in files:
-        stat = path.stat()
+        size, modified = _identity(path)
         accepted, rejected = per_file.get(str(path), [0, 0])
         records.append(
             (
                 str(path),
-                stat.st_size,
-                int(stat.st_mtime),
+                size,
+                modified,
                 result.batch_id,
                 now,
                 accepted + rejected,

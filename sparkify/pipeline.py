@@ -1,11 +1,15 @@
 """The whole run: ingest, dbt build, quality gate, train, score, publish.
 
 All steps share one process and one SparkSession: the embedded Derby
-metastore admits one process at a time. Four quality gates guard it: the new
-events before they are appended, the feature mart and the labels after dbt,
-and the scores before they are published. A failed critical expectation
-stops the run there; the serving database then keeps the last accepted
-customers and scores and gets only the failed results.
+metastore admits one process at a time. On a cluster (``Engine``) the same
+steps run against its master; dbt's ``thrift`` target sends the models to a
+Spark Thrift Server that shares the run's external metastore and warehouse.
+
+Four quality gates guard a run: the new events before they are appended,
+the feature mart and the labels after dbt, and the scores before they are
+published. A failed critical expectation stops the run there; the serving
+database then keeps the last accepted customers and scores and gets only the
+failed results.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sparkify.config import Workdir
-from sparkify.ingest import IngestResult, ingest, resolve_inputs
+from sparkify.engine import ClusterWatch, Engine, watched
+from sparkify.ingest import IngestResult, LogFile, ingest, is_uri, resolve_inputs
 from sparkify.quality import (
     QualityGateError,
     enforce,
@@ -43,7 +48,7 @@ from sparkify.serving import (
 from sparkify.transform import PROJECT_DIR, DbtOutcome, dbt_build
 
 if TYPE_CHECKING:
-    from ml import ChurnModel
+    from ml import ChurnModel, RetentionRules
     from sparkify.quality import QualityReport
 
 __all__ = ["STEPS", "RunSummary", "run_pipeline", "run_scoring", "run_training"]
@@ -103,6 +108,7 @@ def run_pipeline(
     *,
     spark: SparkSession | None = None,
     master: str | None = None,
+    target: str | None = None,
     min_positives: int = 5,
     full_refresh: bool = False,
     force: bool = False,
@@ -111,17 +117,63 @@ def run_pipeline(
 ) -> RunSummary:
     """Run every step on the logs named by ``input_spec``.
 
-    Raises ``IngestError``, ``TransformError`` or ``QualityGateError`` with a
-    message meant for the person running it; nothing reaches the serving
-    database unless every critical check passed.
+    ``master`` and ``target`` (the dbt target) default to the environment's
+    settings (``Engine.from_settings``). Raises ``IngestError``,
+    ``TransformError``, ``QualityGateError`` or ``ClusterError`` (the cluster
+    does not answer, or went away mid-run) with a message meant for the
+    person running it; nothing reaches the serving database unless every
+    critical check passed.
     """
-    from ml import score_active_customers
+    engine = Engine.from_settings(workdir, target=target, master=master)
+    # Local paths are checked before Spark starts; URIs need it to be listed.
+    files = None if is_uri(input_spec) else resolve_inputs(input_spec)
+    spark = spark or _start_spark(workdir, engine)
+    with watched(engine, spark) as watch:
+        return _run_steps(
+            spark,
+            engine,
+            files or resolve_inputs(input_spec, spark),
+            workdir,
+            watch,
+            min_positives=min_positives,
+            full_refresh=full_refresh,
+            force=force,
+            tracking_uri=tracking_uri,
+            on_step=on_step,
+        )
+
+
+def _start_spark(workdir: Workdir, engine: Engine) -> SparkSession:
+    """The run's SparkSession, once what ``engine`` names answers."""
     from sparkify.spark import spark_session
 
-    files = resolve_inputs(input_spec)
+    engine.check()
+    return spark_session(workdir, engine=engine)
+
+
+def _refresh_tables(spark: SparkSession, database: str) -> None:
+    """Forget what this session cached of tables another engine (re)wrote."""
+    for table in spark.catalog.listTables(database):
+        spark.catalog.refreshTable(f"{database}.{table.name}")
+
+
+def _run_steps(
+    spark: SparkSession,
+    engine: Engine,
+    files: list[LogFile],
+    workdir: Workdir,
+    watch: ClusterWatch,
+    *,
+    min_positives: int,
+    full_refresh: bool,
+    force: bool,
+    tracking_uri: str | None,
+    on_step: Callable[[str], None] | None,
+) -> RunSummary:
+    from ml import score_active_customers
+
     summary = RunSummary(workdir=workdir.root, serving_url=workdir.serving_url)
-    clock = _StepClock(summary, on_step)
-    spark = spark or spark_session(workdir, master)
+    clock = _StepClock(summary, on_step, watch)
     gate = _Gates(workdir, summary)
 
     with clock("ingest"):
@@ -130,7 +182,11 @@ def run_pipeline(
         )
 
     with clock("dbt build"):
-        summary.dbt = dbt_build(workdir, full_refresh=full_refresh)
+        summary.dbt = dbt_build(
+            workdir, target=engine.target, full_refresh=full_refresh
+        )
+        if engine.target == "thrift":
+            _refresh_tables(spark, "analytics")
 
     with clock("quality"):
         gate(
@@ -290,11 +346,18 @@ def _scores_of_active_customers(spark: SparkSession, scores: pd.DataFrame) -> Da
 
 
 class _StepClock:
-    """Times each step into the summary and tells ``on_step`` it started."""
+    """Times each step into the summary and tells ``on_step`` (and the cluster
+    watch, whose messages name the step) it started."""
 
-    def __init__(self, summary: RunSummary, on_step: Callable[[str], None] | None):
+    def __init__(
+        self,
+        summary: RunSummary,
+        on_step: Callable[[str], None] | None,
+        watch: ClusterWatch | None = None,
+    ):
         self.summary = summary
         self.on_step = on_step or (lambda name: None)
+        self.watch = watch
         self.name = ""
         self.started = 0.0
 
@@ -303,6 +366,8 @@ class _StepClock:
         return self
 
     def __enter__(self) -> None:
+        if self.watch is not None:
+            self.watch.step = self.name
         self.on_step(self.name)
         log.info("step %s: started", self.name)
         self.started = time.monotonic()
@@ -483,13 +548,11 @@ def run_training(
     Prints nothing and publishes nothing: the summary holds the decision and
     the figures; ``run_scoring`` then scores with whichever model is champion.
     """
-    from sparkify.spark import spark_session
-
+    engine = Engine.from_settings(workdir, master=master)
     summary = RunSummary(workdir=workdir.root, serving_url=workdir.serving_url)
-    clock = _StepClock(summary, None)
-    spark = spark or spark_session(workdir, master)
+    spark = spark or _start_spark(workdir, engine)
     _require_marts(spark)
-    with clock("train"):
+    with watched(engine, spark) as watch, _StepClock(summary, None, watch)("train"):
         model = _train(
             spark,
             workdir,
@@ -516,15 +579,30 @@ def run_scoring(
     Replaces the scores in the serving database and leaves the rest as the
     last run published it (a database not yet published is published whole).
     """
-    from ml import load_champion, load_rules, score_active_customers
-    from sparkify.serving import replace_scores
-    from sparkify.spark import spark_session
+    from ml import load_rules
 
+    engine = Engine.from_settings(workdir, master=master)
     rules = load_rules(rules_path)
     summary = RunSummary(workdir=workdir.root, serving_url=workdir.serving_url)
-    clock = _StepClock(summary, None)
-    spark = spark or spark_session(workdir, master)
+    spark = spark or _start_spark(workdir, engine)
     _require_marts(spark)
+    with watched(engine, spark) as watch:
+        _score_and_publish(spark, workdir, summary, watch, tracking_uri, rules)
+    return summary
+
+
+def _score_and_publish(
+    spark: SparkSession,
+    workdir: Workdir,
+    summary: RunSummary,
+    watch: ClusterWatch,
+    tracking_uri: str | None,
+    rules: RetentionRules,
+) -> None:
+    from ml import load_champion, score_active_customers
+    from sparkify.serving import replace_scores
+
+    clock = _StepClock(summary, None, watch)
     gate = _Gates(workdir, summary)
     with clock("score"):
         model = load_champion(workdir, tracking_uri)
@@ -560,7 +638,6 @@ def run_scoring(
                 daily_activity=_serving_daily_activity(spark),
             )
         gate.accept()
-    return summary
 
 
 def _tracking_uri_of(workdir: Workdir, uri: str | None) -> str:

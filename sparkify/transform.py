@@ -95,7 +95,11 @@ def dbt_invoke(
         "--profiles-dir", str(PROFILES_DIR),
         "--target-path", str(workdir.dbt_target),
         "--log-path", str(workdir.root / "logs"),
-        "--quiet",
+        # Nothing on the terminal, errors included: the raised TransformError
+        # names each failure, and logs/dbt.log has dbt's whole story (a
+        # failed query's Java stack trace would otherwise fill the screen).
+        "--log-level", "none",
+        "--log-level-file", "debug",
         "--no-use-colors",
     ]  # fmt: skip
     target = target or os.environ.get(TARGET_ENV)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from tests.runs import sparkify as run_sparkify
+from tests.shared_data import EVENTSIM_SMALL, shared_data
 
 
 def sparkify(*args: str) -> subprocess.CompletedProcess[str]:
@@ -205,3 +210,28 @@ def test_app_user_prints_a_line_the_users_file_accepts(tmp_path):
     users = load_users(tmp_path / "users")
     assert line.startswith("ana:analyst:pbkdf2_sha256$")
     assert users.check("ana", "long-password") and not users.sees_names("ana")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_master_stops_the_run_at_once_naming_it(tmp_path):
+    master = f"spark://127.0.0.1:{_free_port()}"
+    logs = shared_data(EVENTSIM_SMALL)
+    started = time.monotonic()
+
+    result = run_sparkify(
+        "run", "--input", str(logs), "--workdir", str(tmp_path),
+        env={"SPARKIFY_SPARK_MASTER": master},
+    )  # fmt: skip
+
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stderr
+    assert f"cannot reach the Spark master {master}" in message
+    assert "scripts/cluster.sh start" in message and "--master" in message
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 60
+    assert not (tmp_path / "warehouse" / "raw.db").exists()

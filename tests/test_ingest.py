@@ -136,3 +136,58 @@ def test_resolve_inputs_explains_a_missing_path(tmp_path):
     (tmp_path / "logs").mkdir()
     with pytest.raises(IngestError, match="holds no log files"):
         resolve_inputs(tmp_path / "logs")
+
+
+def test_a_batch_cut_off_while_appending_is_removed_and_read_again(
+    spark, workdir, tmp_path, monkeypatch
+):
+    import sparkify.ingest as ingestion
+
+    source = _write(tmp_path / "day.jsonl", [EVENTSIM_LINE, GUEST_LINE, "{oops"])
+    clean = ingest(spark, [source], workdir, database="ingest_clean")
+
+    def cut_off(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("the cluster went away before the files were recorded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ingestion, "_record_files", cut_off)
+        with pytest.raises(ConnectionError):
+            ingest(spark, [source], workdir, database="ingest_cut")
+    half_done = spark.table("ingest_cut.events").count()
+    rerun = ingest(spark, [source], workdir, database="ingest_cut")
+
+    assert half_done == 2
+    assert rerun.new_files == [str(source)]
+    assert (rerun.accepted, rerun.rejected) == (clean.accepted, clean.rejected)
+    for table in ("events", "rejected_events", "ingested_files"):
+        assert (
+            spark.table(f"ingest_cut.{table}").count()
+            == spark.table(f"ingest_clean.{table}").count()
+        )
+    assert not (workdir.root / "ingest" / "pending-ingest_cut.json").exists()
+
+
+def test_a_file_uri_is_listed_through_hadoop_and_named_by_its_path(
+    spark, workdir, tmp_path
+):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    source = _write(logs / "day.jsonl.gz", [EVENTSIM_LINE, "{oops"])
+    _write(logs / "_SUCCESS.json", [GUEST_LINE])
+
+    found = resolve_inputs(logs.as_uri(), spark)
+    result = ingest(spark, found, workdir, database="ingest_uri")
+    again = ingest(spark, [source], workdir, database="ingest_uri")
+
+    assert [str(file) for file in found] == [str(source)]
+    assert (result.accepted, result.rejected) == (1, 1)
+    reject = spark.table("ingest_uri.rejected_events").first()
+    assert (reject.source_file, reject.line_number) == (str(source), 2)
+    assert again.skipped_files == [str(source)]
+
+
+def test_a_uri_with_nothing_behind_it_is_named(spark, tmp_path):
+    with pytest.raises(IngestError, match="no such file, directory or glob"):
+        resolve_inputs((tmp_path / "none-*.jsonl").as_uri(), spark)
+    with pytest.raises(IngestError, match='No FileSystem for scheme "nosuch"'):
+        resolve_inputs("nosuch://bucket/logs/", spark)

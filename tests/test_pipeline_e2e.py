@@ -10,43 +10,18 @@ import datetime as dt
 import gzip
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from chat_ui import answer
+from tests.runs import serving_tables as _tables
+from tests.runs import sparkify
+from tests.runs import succeeded as _succeeded
 from tests.shared_data import EVENTSIM_SMALL, UDACITY, shared_data
 
 pytestmark = pytest.mark.slow
-
-
-def sparkify(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sparkify", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _succeeded(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def _tables(workdir: Path) -> dict[str, pd.DataFrame]:
-    engine = sa.create_engine(f"sqlite:///{workdir / 'serving.db'}")
-    with engine.connect() as connection:
-        return {
-            name: pd.read_sql_table(name, connection)
-            for name in ("customers", "churn_scores", "metadata", "daily_activity")
-        }
 
 
 def _user_ids(path: Path, opener=open) -> set[str]:
@@ -233,18 +208,12 @@ def test_a_critical_event_stops_the_next_run_and_keeps_the_served_scores(generat
     assert f"{bad}:1 (page='Podcast')" in shown
 
 
-def test_run_completes_on_eventsim_small(tmp_path):
-    logs = shared_data(EVENTSIM_SMALL)
+def test_run_completes_on_eventsim_small(eventsim_local_run):
+    customers = _tables(eventsim_local_run.workdir)["customers"]
 
-    stdout = _succeeded(
-        sparkify("run", "--input", str(logs), "--workdir", str(tmp_path))
-    )
-
-    customers = _tables(tmp_path)["customers"]
-
-    assert set(customers["customer_id"]) == _user_ids(logs, gzip.open)
+    assert set(customers["customer_id"]) == _user_ids(EVENTSIM_SMALL, gzip.open)
     assert customers["is_cancelled"].sum() == 30
-    assert "262,958" in stdout
+    assert "262,958" in eventsim_local_run.stdout
 
 
 def test_logs_without_cancellations_say_no_model_can_be_trained(tmp_path):

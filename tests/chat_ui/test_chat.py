@@ -463,9 +463,7 @@ def test_aggregates_follow_a_republished_database(sample, serving_url):
     assert "| paid | 4 | 1 |" in chat("churn rate by level", serving_url).text
 
 
-def test_a_last_name_of_two_words_is_found_and_a_wrong_one_is_not(
-    sample, serving_url
-):
+def test_a_last_name_of_two_words_is_found_and_a_wrong_one_is_not(sample, serving_url):
     sample.customers.loc[sample.customers["customer_id"] == "77", "last_name"] = (
         "De Angelis"
     )

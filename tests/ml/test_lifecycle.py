@@ -239,3 +239,16 @@ def test_a_tracking_uri_puts_runs_and_models_elsewhere(
     assert client.get_run(outcome.challenger.run_id).data.metrics["xgb_pr_auc"] == (
         pytest.approx(outcome.challenger.evaluation.pr_auc)
     )
+
+
+def test_xgboost_trains_with_one_worker_per_task_slot_and_refuses_more(spark):
+    from ml import xgboost_workers
+
+    with pytest.raises(ValueError) as refused:
+        xgboost_workers(spark, 3)
+
+    assert xgboost_workers(spark) == 2  # local[2]
+    assert xgboost_workers(spark, 1) == 1
+    message = str(refused.value)
+    assert "num_workers (--workers) must be between 1 and the 2 task slot(s)" in message
+    assert "local[2]" in message and "got 3" in message
