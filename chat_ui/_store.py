@@ -446,19 +446,16 @@ def _compute_snapshot(connection: sa.Connection) -> Snapshot:
     ).scalars()
 
     cancelled = sa.func.sum(sa.case((CUSTOMERS.c.is_cancelled, 1), else_=0))
-    levels = {
-        row.level: (int(row.customers), int(row.cancelled or 0), 0)
-        for row in connection.execute(
-            sa.select(
-                CUSTOMERS.c.level,
-                sa.func.count().label("customers"),
-                cancelled.label("cancelled"),
-            ).group_by(CUSTOMERS.c.level)
-        )
-    }
-    levels = {
-        level: (total, gone, total - gone) for level, (total, gone, _) in levels.items()
-    }
+    levels = {}
+    for row in connection.execute(
+        sa.select(
+            CUSTOMERS.c.level,
+            sa.func.count().label("customers"),
+            cancelled.label("cancelled"),
+        ).group_by(CUSTOMERS.c.level)
+    ):
+        total, gone = int(row.customers), int(row.cancelled or 0)
+        levels[row.level] = (total, gone, total - gone)
 
     active = CUSTOMERS.c.is_cancelled.is_(False)
     peer_sums = {

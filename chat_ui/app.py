@@ -74,10 +74,7 @@ def build_app(
     ) -> tuple[Any, ...]:
         view = overview(
             url,
-            level=None if level == _ANY else level,
-            state=None if state == _ANY else state,
-            band=None if band == _ANY else band,
-            min_probability=minimum / 100,
+            **_filters(level, state, band, minimum),
             masked=masked(request),
         )
         shown = f"**{view.at_risk_total:,}** scored active customers match" + (
@@ -103,10 +100,7 @@ def build_app(
     ) -> gr.DownloadButton:
         path = at_risk_csv(
             url,
-            level=None if level == _ANY else level,
-            state=None if state == _ANY else state,
-            band=None if band == _ANY else band,
-            min_probability=minimum / 100,
+            **_filters(level, state, band, minimum),
             masked=masked(request),
         )
         return gr.DownloadButton(value=path, visible=path is not None)
@@ -304,6 +298,16 @@ def serve(
         quiet=not block,
     )
     return app
+
+
+def _filters(level: str, state: str, band: str, minimum: float) -> dict[str, Any]:
+    """The Overview controls' values as the views' filter arguments."""
+    return {
+        "level": None if level == _ANY else level,
+        "state": None if state == _ANY else state,
+        "band": None if band == _ANY else band,
+        "min_probability": minimum / 100,
+    }
 
 
 def _warm_up(url: str) -> None:
