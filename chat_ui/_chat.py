@@ -145,10 +145,6 @@ _NOT_NAMES = set(
     ).split()
 )
 
-_NO_DATABASE = (
-    "There is no serving database yet, so I have no customers to show. "
-    "Run `sparkify run` first, then ask again."
-)
 _TOO_LONG = (
     f"That message is longer than {MAX_MESSAGE_CHARS:,} characters, which is "
     "more than I can read. Please send just the customer ID, or a short "
@@ -205,8 +201,8 @@ def chat(
             with store.connect(url) as connection:
                 context = _Context(url, connection, store.facts(connection), masked)
                 reply = _route(message, conversation, context)
-        except store.NoDatabase:
-            reply = Reply(_NO_DATABASE, conversation, "no-database")
+        except store.NoDatabase as missing:
+            reply = Reply(str(missing), conversation, "no-database")
         except sa.exc.DBAPIError:
             log.exception(
                 "could not read the serving database at %s", store.safe_url(url)
@@ -225,8 +221,8 @@ def as_of_line(url: str) -> str:
     try:
         with store.connect(url) as connection:
             facts = store.facts(connection)
-    except store.NoDatabase:
-        return _NO_DATABASE
+    except store.NoDatabase as missing:
+        return str(missing)
     except sa.exc.DBAPIError:
         log.exception("could not read the serving database at %s", store.safe_url(url))
         return _UNREADABLE

@@ -20,6 +20,7 @@ from sparkify.serving import (
     DAILY_ACTIVITY,
     METADATA,
     QUALITY_RESULTS,
+    name_key,
 )
 
 __all__ = [
@@ -69,7 +70,34 @@ PEER_MEASURES = {
 
 
 class NoDatabase(Exception):
-    """The serving database has not been published at this URL."""
+    """No serving database the app can read is published at this URL.
+
+    Its text is the sentence to show: none yet, or one an older version of
+    the project published.
+    """
+
+    def __init__(
+        self,
+        message: str = "There is no serving database yet, so there are no "
+        "customers to show. Run `sparkify run` first.",
+    ) -> None:
+        super().__init__(message)
+
+
+_OUTDATED = (
+    "The serving database was published by an older version of this project "
+    "and lacks columns the app needs. Run `sparkify run` again to republish it."
+)
+
+
+def _check_tables(connection: sa.Connection) -> None:
+    """Raise ``NoDatabase`` unless the app's tables and columns are there."""
+    inspector = sa.inspect(connection)
+    if not _REQUIRED <= set(inspector.get_table_names()):
+        raise NoDatabase
+    columns = {column["name"] for column in inspector.get_columns(CUSTOMERS.name)}
+    if not {column.name for column in CUSTOMERS.columns} <= columns:
+        raise NoDatabase(_OUTDATED)
 
 
 def check_url(url: str) -> None:
@@ -148,8 +176,7 @@ def connect(url: str) -> Iterator[sa.Connection]:
     path = _sqlite_file(url)
     if path is None:
         with _server_engine(url).connect() as connection:
-            if not _REQUIRED <= set(sa.inspect(connection).get_table_names()):
-                raise NoDatabase
+            _check_tables(connection)
             yield connection
         return
 
@@ -157,8 +184,7 @@ def connect(url: str) -> Iterator[sa.Connection]:
     with pool.engine.connect() as connection:
         if not pool.has_tables:
             # A published file keeps its tables; check each file once.
-            if not _REQUIRED <= set(sa.inspect(connection).get_table_names()):
-                raise NoDatabase
+            _check_tables(connection)
             pool.has_tables = True
         yield connection
 
@@ -186,12 +212,13 @@ def customers_by_name(
 
     Neighbouring words are tried as a first name and a last name ("Lauren
     De Angelis": Lauren + De Angelis, Lauren De + Angelis); a single word,
-    only when just one is given, as either. Case is ignored. Returns up to
-    ``limit`` customers and how many matched.
+    only when just one is given, as either. Case and accents are ignored
+    (``sparkify.serving.name_key``). Returns up to ``limit`` customers and
+    how many matched.
     """
-    lowered = [word.lower() for word in words]
-    first = sa.func.lower(CUSTOMERS.c.first_name)
-    last = sa.func.lower(CUSTOMERS.c.last_name)
+    lowered = [name_key(word) for word in words]
+    first = CUSTOMERS.c.first_name_key
+    last = CUSTOMERS.c.last_name_key
     splits = {
         (" ".join(lowered[start:cut]), " ".join(lowered[cut:end]))
         for start in range(len(lowered))

@@ -273,11 +273,8 @@ def overview(
                 band=band or None,
                 min_probability=min_probability,
             )
-    except store.NoDatabase:
-        return Overview(
-            "There is no serving database yet. Run `sparkify run` first, then "
-            "reload this page."
-        )
+    except store.NoDatabase as missing:
+        return Overview(str(missing))
 
     as_of = facts.get("as_of", "")
     probabilities = (
@@ -500,8 +497,8 @@ def quality_view(url: str) -> QualityView:
         with store.connect(url) as connection:
             facts = store.facts(connection)
             results = store.quality(connection)
-    except store.NoDatabase:
-        return QualityView("There is no serving database yet. Run `sparkify run`.")
+    except store.NoDatabase as missing:
+        return QualityView(str(missing))
     docs = _data_docs_path(facts.get("data_docs", ""))
     if results.empty:
         return QualityView(
@@ -594,8 +591,8 @@ def model_view(url: str) -> ModelView:
     try:
         with store.connect(url) as connection:
             facts = store.facts(connection)
-    except store.NoDatabase:
-        return ModelView("There is no serving database yet. Run `sparkify run`.")
+    except store.NoDatabase as missing:
+        return ModelView(str(missing))
     version = facts.get("model_version")
     if not version:
         status = facts.get("model_status", "")

@@ -4,7 +4,9 @@ Three tables, rewritten as a whole by every run:
 
 ``customers``
     One row per customer seen in the logs, as of the latest event.
-    Profile (name, gender, location, state, level, registration), status
+    Profile (name, gender, location, state, level, registration; names
+    mis-encoded in the logs are repaired, and ``*_name_key`` holds them
+    as the chat matches them), status
     (``is_cancelled``, ``cancelled_at``) and activity in the 7 and 28 days
     before ``as_of`` together with the same figures for the 28 days before
     that window (``*_prev_28d``).
@@ -46,10 +48,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+import ftfy
 import pandas as pd
 import sqlalchemy as sa
 
@@ -63,6 +67,7 @@ __all__ = [
     "RISK_BANDS",
     "metadata",
     "load_quality",
+    "name_key",
     "publish",
     "record_quality",
     "risk_band",
@@ -90,6 +95,9 @@ CUSTOMERS = sa.Table(
     sa.Column("customer_id", sa.String(64), primary_key=True),
     sa.Column("first_name", sa.String(200)),
     sa.Column("last_name", sa.String(200)),
+    # The names as the chat matches them: see name_key().
+    sa.Column("first_name_key", sa.String(200)),
+    sa.Column("last_name_key", sa.String(200)),
     sa.Column("gender", sa.String(8)),
     sa.Column("location", sa.String(200)),
     sa.Column("state", sa.String(8)),
@@ -114,13 +122,9 @@ CUSTOMERS = sa.Table(
     sa.Index("ix_customers_level_state", "level", "state"),
     sa.Index("ix_customers_state", "state"),
 )
-# Agents type names in any case: the chat looks them up lowercased.
-sa.Index(
-    "ix_customers_name",
-    sa.func.lower(CUSTOMERS.c.last_name),
-    sa.func.lower(CUSTOMERS.c.first_name),
-)
-sa.Index("ix_customers_first_name", sa.func.lower(CUSTOMERS.c.first_name))
+# Agents type names as they hear them: the chat looks them up by name_key().
+sa.Index("ix_customers_name", CUSTOMERS.c.last_name_key, CUSTOMERS.c.first_name_key)
+sa.Index("ix_customers_first_name", CUSTOMERS.c.first_name_key)
 
 CHURN_SCORES = sa.Table(
     "churn_scores",
@@ -195,6 +199,39 @@ RISK_BANDS: tuple[tuple[str, float], ...] = (
 )
 
 
+def name_key(name: str) -> str:
+    """``name`` as the chat matches it: case, accents and outer spaces ignored.
+
+    "Zoë", "ZOE" and "zoe" share the key "zoe", so an agent who hears a
+    name on the phone finds the customer however they spell the accents.
+    """
+    folded = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(char for char in folded if not unicodedata.combining(char)).strip()
+
+
+def _repaired(name: object) -> object:
+    # The logs carry some names as UTF-8 read as Latin-1 ("ZoÃ«" for "Zoë");
+    # ftfy undoes exactly that and leaves correct text alone. ASCII names,
+    # nearly all of them, need no look.
+    if not isinstance(name, str) or name.isascii():
+        return name
+    return ftfy.fix_encoding(name)
+
+
+def _with_name_keys(customers: pd.DataFrame) -> pd.DataFrame:
+    """``customers`` with mis-encoded names repaired and their ``*_key`` columns."""
+    customers = customers.copy()
+    for column in ("first_name", "last_name"):
+        if column not in customers:
+            continue  # _conform names what is missing
+        names = customers[column].map(_repaired)
+        customers[column] = names
+        customers[f"{column}_key"] = names.map(
+            lambda name: name_key(name) if isinstance(name, str) else None
+        )
+    return customers
+
+
 def risk_band(probability: float) -> str:
     """The band an agent is shown for a churn probability."""
     if not 0.0 <= probability <= 1.0:
@@ -236,7 +273,7 @@ def publish(
         raise ValueError(f"the 'file' strategy needs a SQLite file URL, got {url!r}")
 
     frames = {
-        CUSTOMERS.name: _conform(customers, CUSTOMERS),
+        CUSTOMERS.name: _conform(_with_name_keys(customers), CUSTOMERS),
         CHURN_SCORES.name: _conform(churn_scores, CHURN_SCORES),
         METADATA.name: _facts_frame(facts),
         QUALITY_RESULTS.name: _conform(

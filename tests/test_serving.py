@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sparkify.serving import (
     CUSTOMERS,
     load_quality,
+    name_key,
     publish,
     record_quality,
     risk_band,
@@ -111,6 +112,34 @@ def test_publish_refuses_frames_missing_columns(tmp_path):
     with pytest.raises(ValueError, match=r"customers: missing columns \['level'\]"):
         publish(f"sqlite:///{tmp_path / 'x.db'}", customers, _scores(), {})
     assert not (tmp_path / "x.db").exists()
+
+
+def test_publish_repairs_mis_encoded_names_and_keys_them_for_look_ups(tmp_path):
+    customers = _customers("1", "2", "3")
+    customers["first_name"] = ["ZoÃ«", "Zoë", None]
+    customers["last_name"] = ["MÃ¼ller", "O'Neil", "Lee"]
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+
+    publish(url, customers, _scores("1"), {})
+
+    with sqlite3.connect(tmp_path / "x.db") as connection:
+        rows = connection.execute(
+            "select first_name, last_name, first_name_key, last_name_key "
+            "from customers order by customer_id"
+        ).fetchall()
+    assert rows == [
+        ("Zoë", "Müller", "zoe", "muller"),
+        ("Zoë", "O'Neil", "zoe", "o'neil"),
+        (None, "Lee", None, "lee"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("Zoë", "zoe"), ("ZOË", "zoe"), (" Ángel ", "angel"), ("Straße", "strasse")],
+)
+def test_name_key_ignores_case_accents_and_outer_spaces(name, key):
+    assert name_key(name) == key
 
 
 @pytest.mark.parametrize(

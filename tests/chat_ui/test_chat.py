@@ -475,3 +475,31 @@ def test_a_last_name_of_two_words_is_found_and_a_wrong_one_is_not(sample, servin
     assert "Ethan De Angelis · customer 77" in found.text
     # Not every Ethan, nor every Smith: the two words are one name.
     assert wrong.kind == "name-not-found"
+
+
+@pytest.mark.parametrize("message", ["Zoë Gilbert", "zoe gilbert", "ZOË GILBERT"])
+def test_a_name_mis_encoded_in_the_logs_is_shown_repaired_and_found_without_accents(
+    sample, serving_url, message
+):
+    # The logs carry some names as UTF-8 read as Latin-1: "ZoÃ«" for "Zoë".
+    is_77 = sample.customers["customer_id"] == "77"
+    sample.customers.loc[is_77, ["first_name", "last_name"]] = ["ZoÃ«", "Gilbert"]
+    sample.publish(serving_url)
+
+    reply = chat(message, serving_url)
+
+    assert reply.kind == "card"
+    assert "Zoë Gilbert · customer 77" in reply.text
+    assert "Ã" not in reply.text
+
+
+def test_a_database_of_an_older_version_is_named_as_such(serving_url, serving_path):
+    with sqlite3.connect(serving_path) as connection:
+        connection.execute("drop index ix_customers_name")
+        connection.execute("drop index ix_customers_first_name")
+        connection.execute("alter table customers drop column first_name_key")
+
+    reply = chat("39", serving_url)
+
+    assert reply.kind == "no-database"
+    assert "older version" in reply.text and "`sparkify run` again" in reply.text
