@@ -132,7 +132,8 @@ def build_app(
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 conversation = gr.State(None)
-                chatbot = gr.Chatbot(label="Answers", height=560)
+                # Most of the window, whatever its size: a card is tall.
+                chatbot = gr.Chatbot(label="Answers", height="70vh")
                 box = gr.Textbox(
                     placeholder=(
                         "Type a customer ID or name, or a question such as "

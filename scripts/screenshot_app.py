@@ -39,10 +39,14 @@ def _top_customer(url: str) -> str:
 
 
 def _ask(page: Page, message: str, expected: str) -> None:
+    """Send ``message`` and wait until its whole answer is on the page."""
+    answers = page.get_by_text(expected)
+    before = answers.count()
     box = page.get_by_placeholder("Type a customer ID or name")
     box.fill(message)
     box.press("Enter")
-    expect(page.get_by_text(expected).last).to_be_visible(timeout=30_000)
+    expect(answers).to_have_count(before + 1, timeout=30_000)
+    expect(page.get_by_text("processing")).to_have_count(0, timeout=30_000)
 
 
 def _tab(page: Page, name: str, expected: str, out: Path) -> None:
@@ -69,7 +73,8 @@ def main(url: str, folder: str) -> None:
             browser = playwright.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
             )
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            # Tall enough for the chat to show the card and both follow-ups.
+            page = browser.new_page(viewport={"width": 1280, "height": 1500})
             page.goto(f"http://127.0.0.1:{port}/")
             _ask(page, f"customer {customer} is asking about ads", "Churn risk")
             _ask(page, "why?", "Why, strongest first")
