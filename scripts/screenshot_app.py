@@ -80,6 +80,7 @@ def main(url: str, folder: str) -> None:
             _ask(page, "why?", "Why, strongest first")
             _ask(page, "what should I offer?", "Suggested action")
             page.screenshot(path=out / "chat.png", full_page=True)
+            page.set_viewport_size({"width": 1280, "height": 900})
             _tab(page, "Customer", f"customer {customer}", out / "customer.png")
             _tab(page, "Overview", "Customers at risk", out / "overview.png")
             _tab(page, "Data quality", "Latest validation", out / "quality.png")
