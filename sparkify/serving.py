@@ -224,10 +224,12 @@ def _with_name_keys(customers: pd.DataFrame) -> pd.DataFrame:
     for column in ("first_name", "last_name"):
         if column not in customers:
             continue  # _conform names what is missing
-        names = customers[column].map(_repaired)
-        customers[column] = names
+        # Names repeat: each distinct one is looked at once.
+        names = customers[column]
+        repaired = {name: _repaired(name) for name in names.dropna().unique()}
+        customers[column] = names.map(repaired)
         customers[f"{column}_key"] = names.map(
-            lambda name: name_key(name) if isinstance(name, str) else None
+            {name: name_key(fixed) for name, fixed in repaired.items()}
         )
     return customers
 
