@@ -636,21 +636,27 @@ def _figure(value: object) -> str:
 
 
 def _importance_figure(importance: list[list]) -> go.Figure | None:
+    """Bars named by each column's short name (databases published before
+    short names were stored give the column alone)."""
     if not importance:
         return None
     top = list(reversed(importance[:15]))
     figure = go.Figure(
         go.Bar(
-            x=[share * 100 for _, share in top],
-            y=[column for column, _ in top],
+            x=[entry[1] * 100 for entry in top],
+            y=[entry[2] if len(entry) > 2 else entry[0] for entry in top],
+            customdata=[entry[0] for entry in top],
             orientation="h",
             marker_color="#1f77b4",
-            hovertemplate="%{y}: %{x:.1f}% of the gain<extra></extra>",
+            hovertemplate=(
+                "%{y} (%{customdata}): %{x:.1f}% of the gain<extra></extra>"
+            ),
         )
     )
     figure.update_layout(
         title="Most important features (share of the trees' total gain)",
         xaxis_title="% of total gain",
-        **{**_LAYOUT, "height": 420, "margin": {"l": 220, "r": 20, "t": 50, "b": 40}},
+        yaxis={"automargin": True},
+        **{**_LAYOUT, "height": 420, "margin": {"l": 20, "r": 20, "t": 50, "b": 40}},
     )
     return figure

@@ -1,7 +1,14 @@
 """The churn model: training with ``xgboost.spark``, evaluation, MLflow, scoring."""
 
 from ml._evaluation import EvaluationReport, ReliabilityBin, evaluate, format_reports
-from ml._explain import Driver, describe, drivers, feature_importance, top_drivers
+from ml._explain import (
+    Driver,
+    describe,
+    drivers,
+    feature_importance,
+    feature_label,
+    top_drivers,
+)
 from ml._features import Marts, feature_columns, model_input
 from ml._lifecycle import TrainOutcome, load_champion, train
 from ml._registry import Registry, RegistryError, tracking_uri
@@ -38,6 +45,7 @@ __all__ = [
     "evaluate",
     "feature_columns",
     "feature_importance",
+    "feature_label",
     "format_reports",
     "load_champion",
     "load_rules",

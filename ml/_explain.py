@@ -10,6 +10,7 @@ compared with the three before").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "describe",
     "drivers",
     "feature_importance",
+    "feature_label",
     "top_drivers",
 ]
 
@@ -242,6 +244,31 @@ def describe(column: str, row: Row) -> str:
     if say is None:
         return f"{column.replace('_', ' ')} is {row.get(column)}"
     return say(row, column)
+
+
+# Short names for charts; a column not here is named by rule in feature_label.
+_LABELS = {
+    "tenure_days": "days since sign-up",
+    "songs_7d_vs_prev_21d_ratio": "songs: last week vs the three before",
+    "sessions_7d_vs_prev_21d_ratio": "sessions: last week vs the three before",
+    "thumbs_down_share_28d": "share of ratings thumbs down, last 28 days",
+    "paid_days_share_28d": "share of active days paid, last 28 days",
+    "is_paid": "on the paid tier",
+    "os_family": "operating system",
+}
+_NOUNS = {"listening_seconds": "listening time"}
+_WINDOW = re.compile(r"(?P<measure>.+)_(?P<days>\d+)d")
+
+
+def feature_label(column: str) -> str:
+    """A column's short name for charts: ``count_songs_7d`` -> "songs, last 7 days"."""
+    if column in _LABELS:
+        return _LABELS[column]
+    measure, days = column, None
+    if window := _WINDOW.fullmatch(column):
+        measure, days = window["measure"], window["days"]
+    measure = _NOUNS.get(measure, measure.removeprefix("count_").replace("_", " "))
+    return f"{measure}, last {days} days" if days else measure
 
 
 def drivers(

@@ -472,12 +472,12 @@ def _model_facts(summary: RunSummary, model: ChurnModel) -> dict[str, str]:
 
 
 def _importance(model: ChurnModel) -> list[list[str | float]]:
-    from ml import feature_importance
+    from ml import feature_importance, feature_label
 
     if model.spark_model is None:
         return []
     return [
-        [column, round(share, 4)]
+        [column, round(share, 4), feature_label(column)]
         for column, share in feature_importance(
             model.spark_model.get_booster(), model.features
         )

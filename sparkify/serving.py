@@ -27,8 +27,8 @@ Three tables, rewritten as a whole by every run:
     ``horizon_days``, ``model_version``, ``holdout_metrics`` (JSON),
     ``evaluation`` (JSON: the champion's and the baseline's figures on the
     evaluation cutoff, with the churners behind them), ``model_trained_at``,
-    ``feature_importance`` (JSON: ``[column, share of the total gain]``, largest
-    first), ``promotion_decision``,
+    ``feature_importance`` (JSON: ``[column, share of the total gain, short
+    name]``, largest first), ``promotion_decision``,
     ``data_docs`` and a ``model_status`` sentence for when no model exists.
 ``quality_results``
     One row per expectation checked by the latest run's quality gates:

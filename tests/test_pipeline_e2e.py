@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from chat_ui import answer
+from ml import feature_label
 from tests.runs import serving_tables as _tables
 from tests.runs import sparkify
 from tests.runs import succeeded as _succeeded
@@ -252,10 +253,11 @@ def test_the_app_tabs_read_what_the_run_published(generated):
         daily.loc[daily["customer_id"] == busiest, "listening_minutes"].sum()
     )
     importance = json.loads(facts.at["feature_importance", "value"])
-    assert importance and sum(share for _, share in importance) == pytest.approx(
+    assert importance and sum(entry[1] for entry in importance) == pytest.approx(
         1, abs=0.01
     )
-    assert model.importance.data[0].y[-1] == importance[0][0]
+    assert model.importance.data[0].y[-1] == feature_label(importance[0][0])
+    assert model.importance.data[0].y[-1] == importance[0][2]
     trained = dt.datetime.fromisoformat(facts.at["model_trained_at", "value"])
     assert trained.strftime("%Y-%m-%d %H:%M") in model.summary
     scores = tables["churn_scores"].sort_values(

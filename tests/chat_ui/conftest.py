@@ -280,7 +280,12 @@ class Sample:
             "model_trained_at": "2018-11-21T05:40:00+00:00",
             "evaluation_cutoff": "2018-11-06",
             "feature_importance": json.dumps(
-                [["days_since_last_activity", 0.41], ["count_errors_28d", 0.2]]
+                [
+                    ["days_since_last_activity", 0.41, "days since last activity"],
+                    ["count_errors_28d", 0.2, "errors, last 28 days"],
+                    # As published before short names were stored.
+                    ["count_thumbs_down_28d", 0.1],
+                ]
             ),
             "evaluation": json.dumps([EVALUATION]),
             "promotion_decision": "promoted: the first model",

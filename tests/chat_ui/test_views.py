@@ -115,7 +115,17 @@ def test_model_view_shows_the_champion_its_figures_and_features(serving_url):
     )
     assert figures["PR-AUC"] == "0.640" and figures["churners among them"] == "23"
     bars = view.importance.data[0]
-    assert list(bars.y) == ["count_errors_28d", "days_since_last_activity"]
+    assert list(bars.y) == [
+        "count_thumbs_down_28d",
+        "errors, last 28 days",
+        "days since last activity",
+    ]
+    assert list(bars.x) == pytest.approx([10, 20, 41])
+    assert list(bars.customdata) == [
+        "count_thumbs_down_28d",
+        "count_errors_28d",
+        "days_since_last_activity",
+    ]
 
 
 def test_views_without_a_database_say_to_run_sparkify(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import xgboost
 import yaml
 
-from ml import describe, drivers, feature_importance, top_drivers
+from ml import describe, drivers, feature_importance, feature_label, top_drivers
 from ml._explain import KNOWN_COLUMNS
 
 MART_YML = Path(__file__).parents[2] / "models" / "marts" / "customer_features.yml"
@@ -66,6 +66,28 @@ def test_every_feature_of_the_mart_has_a_sentence():
     columns = {column["name"] for column in model["columns"]} - not_features
 
     assert columns - KNOWN_COLUMNS == set()
+
+
+@pytest.mark.parametrize(
+    ("column", "label"),
+    [
+        ("count_songs_7d", "songs, last 7 days"),
+        ("listening_seconds_28d", "listening time, last 28 days"),
+        ("count_level_changes", "level changes"),
+        ("days_since_last_activity", "days since last activity"),
+        ("tenure_days", "days since sign-up"),
+        ("songs_7d_vs_prev_21d_ratio", "songs: last week vs the three before"),
+    ],
+)
+def test_a_feature_is_named_in_words_for_charts(column, label):
+    assert feature_label(column) == label
+
+
+def test_every_feature_has_its_own_short_name():
+    labels = {feature_label(column) for column in KNOWN_COLUMNS}
+
+    assert len(labels) == len(KNOWN_COLUMNS)
+    assert not [label for label in labels if "_" in label]
 
 
 def _booster() -> tuple[xgboost.Booster, pd.DataFrame]:
