@@ -384,7 +384,7 @@ def _model_rows(table: Table, summary: RunSummary) -> None:
             f"({holdout['top_positives']} of {holdout['positives']} churners in "
             f"the top {holdout['top_rows']:,})",
         )
-    if summary.decision:
+    if summary.decision and summary.decision != summary.model_status:
         table.add_row("decision", summary.decision)
 
 

@@ -29,7 +29,14 @@ from pyspark.sql import functions as F
 
 from sparkify.config import Workdir
 from sparkify.engine import ClusterWatch, Engine, watched
-from sparkify.ingest import IngestResult, LogFile, ingest, is_uri, resolve_inputs
+from sparkify.ingest import (
+    RAW_DATABASE,
+    IngestResult,
+    LogFile,
+    ingest,
+    is_uri,
+    resolve_inputs,
+)
 from sparkify.quality import (
     QualityGateError,
     enforce,
@@ -200,7 +207,10 @@ def _run_steps(
         )
 
     with clock("train"):
-        model = _train(
+        unchanged = not (summary.ingest.new_files or full_refresh or force)
+        model = (
+            unchanged and _keep_champion(spark, workdir, summary, tracking_uri)
+        ) or _train(
             spark,
             workdir,
             summary,
@@ -520,6 +530,52 @@ def _train(
         )
     if model is not None:
         summary.holdout = model.evaluation.to_dict()
+    return model
+
+
+def _keep_champion(
+    spark: SparkSession,
+    workdir: Workdir,
+    summary: RunSummary,
+    tracking_uri: str | None,
+) -> ChurnModel | None:
+    """The champion, when it was trained after the last batch was ingested.
+
+    A run that takes in no new files would otherwise train a challenger on
+    the very data the champion learned from, register it and, as good as
+    the champion, promote it: a new version for nothing.
+    """
+    from ml import Registry, RegistryError, format_reports
+
+    registry = Registry.at(workdir, tracking_uri)
+    try:
+        champion = registry.champion(load=False)
+    except RegistryError:
+        return None
+    if champion is None:
+        return None
+    last_batch = (
+        spark.table(f"{RAW_DATABASE}.ingested_files")
+        .agg(F.max(F.unix_timestamp("ingested_at")))
+        .first()[0]
+    )
+    trained = dt.datetime.fromisoformat(champion.trained_at).timestamp()
+    if last_batch is None or trained <= last_batch:
+        return None
+    model = registry.champion()
+    summary.tracking_uri = _safe_uri(registry.uri)
+    summary.decision = (
+        f"No new logs since {model.version} was trained "
+        f"({champion.trained_at[:16].replace('T', ' ')} UTC), so no challenger "
+        f"was trained; {model.version} stays champion (`sparkify train` trains "
+        "one anyway)."
+    )
+    summary.model_status = summary.decision
+    summary.evaluation = format_reports(
+        [model.evaluation, *([model.baseline] if model.baseline else [])]
+    )
+    summary.holdout = model.evaluation.to_dict()
+    log.info("%s", summary.decision)
     return model
 
 

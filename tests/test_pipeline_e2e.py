@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -170,6 +171,21 @@ def test_train_with_too_few_churners_says_so_and_keeps_the_champion(generated):
     assert "(at least 100000 needed)" in said
     assert "The champion v2 stays" in said
     pd.testing.assert_frame_equal(_tables(workdir)["churn_scores"], before)
+
+
+def test_a_rerun_without_new_logs_keeps_the_champion_without_training(generated):
+    workdir, logs, _ = generated
+
+    rerun = _succeeded(sparkify("run", "--input", str(logs), "--workdir", str(workdir)))
+
+    said = " ".join(rerun.split())
+    assert "No new logs since v2 was trained" in said
+    assert "v2 stays champion" in said
+    assert said.count("No new logs since") == 1  # said once, not per summary row
+    assert set(_tables(workdir)["churn_scores"]["model_version"]) == {"v2"}
+    with sqlite3.connect(workdir / "mlflow" / "mlflow.db") as registry:
+        (versions,) = registry.execute("select count(*) from model_versions").fetchone()
+    assert versions == 2
 
 
 def test_a_critical_event_stops_the_next_run_and_keeps_the_served_scores(generated):
