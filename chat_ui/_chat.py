@@ -22,11 +22,13 @@ from chat_ui import _store as store
 from chat_ui._format import (
     code,
     count,
+    counted,
     date,
     days,
     escape,
     name_of,
     percent,
+    plural,
     text,
 )
 from chat_ui._states import STATE_NAMES
@@ -70,6 +72,13 @@ _SETTING_NUMBERS = re.compile(
     r"|\b(\d+)\s+(?:riskiest|most|highest)\b",
     re.IGNORECASE,
 )
+# A question about a list of customers, whose numbers are its settings only:
+# "top 10 at-risk paid customers in CA", "the 5 riskiest users".
+_LIST_OF_CUSTOMERS = re.compile(
+    r"\b(?:(?:top|first|best|worst)\s+\d+|\d+\s+(?:riskiest|most|highest))\s+"
+    r"(?:[a-z-]+\s+){0,4}?(?:customers|users|subscribers)\b",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _GREETING = re.compile(
     r"^\W*(hi|hello|hey|hiya|good (morning|afternoon|evening)|thanks|thank you"
@@ -103,6 +112,12 @@ _STATE_CODE = re.compile(r"\b([A-Z]{2})\b")
 _ORDINAL = re.compile(
     r"^\s*(?:the\s+)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth"
     r"|tenth|last)\b(?:\s+one)?\s*[.!?]*\s*$",
+    re.IGNORECASE,
+)
+# A question rather than a name: "what's the weather", "is it raining?".
+_QUESTION = re.compile(
+    r"^\W*(?:what|how|why|when|where|which|who|is|are|can|could|do|does|will"
+    r"|would|should)\b|\?\s*$",
     re.IGNORECASE,
 )
 _ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh"]
@@ -275,6 +290,14 @@ class _Context:
         except ValueError:
             return None
 
+    def list_example(self) -> str:
+        state = self.snapshot.top_state
+        return (
+            f"top 10 at-risk paid customers in {state}"
+            if state
+            else "top 10 at-risk paid customers"
+        )
+
     def examples(self) -> list[str]:
         ids = store.example_ids(self.connection)
         found = []
@@ -284,19 +307,17 @@ class _Context:
             found.append(f"customer {ids[1]} is asking about ads")
         if self.snapshot.example_name and not self.masked:
             found.append(self.snapshot.example_name)
-        state = self.snapshot.top_state
-        found.append(
-            f"top 10 at-risk paid customers in {state}"
-            if state
-            else "top 10 at-risk paid customers"
-        )
+        found.append(self.list_example())
         found += ["how many customers cancelled last week", "churn rate by level"]
         return [*found, "What can you do?"]
 
 
 def _route(message: str, conversation: Conversation, context: _Context) -> Reply:
+    is_list = _LIST_OF_CUSTOMERS.search(message) is not None
     settings = set(_settings_numbers(message))
-    ids = list(dict.fromkeys(n for n in _NUMBER.findall(message) if n not in settings))
+    # A list question's stray numbers ("... in CA' OR '1'='1") are not IDs.
+    numbers = [] if is_list else _NUMBER.findall(message)
+    ids = list(dict.fromkeys(n for n in numbers if n not in settings))
     known = store.customers_by_id(context.connection, ids)
     customer = next((known[i] for i in ids if i in known), None)
     if customer is not None:
@@ -308,8 +329,11 @@ def _route(message: str, conversation: Conversation, context: _Context) -> Reply
         return Reply(_churn_rate(message, context), conversation, "churn-rate")
     if _HOW_MANY.search(message):
         return Reply(_how_many(message, context), conversation, "count")
-    if _LIST.search(message) and _RISKY.search(message):
-        body, listed = _at_risk_list(message, context)
+    if is_list or (_LIST.search(message) and _RISKY.search(message)):
+        size = _list_size(message)
+        if size is not None and size < 1:
+            return Reply(_list_range(size, context), conversation, "list-size")
+        body, listed = _at_risk_list(message, size, context)
         return Reply(
             body, Conversation(conversation.customer_id, tuple(listed)), "list"
         )
@@ -319,6 +343,10 @@ def _route(message: str, conversation: Conversation, context: _Context) -> Reply
     picked = _ORDINAL.match(message)
     if picked and conversation.choices:
         return _pick(picked.group(1).lower(), conversation, context)
+    if picked:
+        return Reply(
+            _no_list(picked.group(1).lower(), context), conversation, "no-list"
+        )
     topic = _topic(message)
     if topic and conversation.customer_id:
         found = store.customers_by_id(context.connection, [conversation.customer_id])
@@ -351,6 +379,15 @@ def _settings_numbers(message: str) -> list[str]:
         for number in match.groups()
         if number
     ]
+
+
+def _list_size(message: str) -> int | None:
+    """How many customers a list question asks for ("top 10"), if it says."""
+    for match in _SETTING_NUMBERS.finditer(message):
+        number = match.group(1) or match.group(4)
+        if number:
+            return int(number)
+    return None
 
 
 def _topic(message: str) -> str | None:
@@ -490,16 +527,25 @@ def _compare(customer: Mapping[str, Any], message: str, context: _Context) -> st
     sums, total = context.snapshot.peer_sums.get(level, ({}, 0))
     is_peer = not customer["is_cancelled"] and customer["level"] == level
     others = total - (1 if is_peer else 0)
+    # "other" only when the customer is one of the group and is left out.
+    other = "other " if is_peer else ""
     heading = _heading(customer, context)
     if others <= 0:
         return (
-            f"{heading}\n\nThere are no other active {escape(level)} customers to "
+            f"{heading}\n\nThere are no {other}active {escape(level)} customers to "
             "compare with."
         )
 
+    group = f"the {other}{escape(counted(others, f'active {level} customer'))}"
+    if not is_peer:
+        who = f"customer {escape(customer['customer_id'])}"
+        group += (
+            f" ({who} has cancelled)"
+            if customer["is_cancelled"]
+            else f" ({who} is on the {escape(customer['level'])} level)"
+        )
     lines = [
-        f"| | this customer | average of the other {count(others)} active "
-        f"{escape(level)} customers |",
+        f"| | this customer | average of {group} |",
         "|---|---:|---:|",
     ]
     for measure, label in store.PEER_MEASURES.items():
@@ -511,10 +557,10 @@ def _compare(customer: Mapping[str, Any], message: str, context: _Context) -> st
         probability = customer["churn_probability"]
         share, scored = context.snapshot.percentile(level, probability, is_peer)
         if scored:
+            scored_group = counted(scored, f"scored {level} customer")
             parts.append(
                 f"Their churn risk, {percent(probability)}, is higher than that of "
-                f"{share:.0%} of the other {count(scored)} scored {escape(level)} "
-                "customers."
+                f"{share:.0%} of the {other}{escape(scored_group)}."
             )
     return "\n\n".join(parts)
 
@@ -567,8 +613,15 @@ def _name_words(message: str) -> list[str]:
 
 
 def _looks_like_a_name(message: str, words: list[str]) -> bool:
-    """Whether a message none matched was meant as a name: worth saying so."""
-    return all(word[:1].isupper() for word in words) or len(message.split()) <= 3
+    """Whether a message none matched was meant as a name: worth saying so.
+
+    Capitalised words are taken for a name ("Who is Zebediah Quux?"); so is
+    a short message in lower case, unless it reads as a question ("what's
+    the weather").
+    """
+    if all(word[:1].isupper() for word in words):
+        return True
+    return len(message.split()) <= 3 and not _QUESTION.search(message)
 
 
 def _by_name(
@@ -592,7 +645,7 @@ def _by_name(
         shown = escape(" ".join(words))
         return Reply(
             f"I found no customer named {shown}. Check the spelling, or ask with "
-            "the customer ID.",
+            "the customer ID.\n\n" + _what_i_do(context),
             conversation,
             "name-not-found",
         )
@@ -637,8 +690,8 @@ def _pick(ordinal: str, conversation: Conversation, context: _Context) -> Reply:
     index = len(choices) - 1 if ordinal == "last" else _ORDINALS.index(ordinal)
     if index >= len(choices):
         return Reply(
-            f"The list had only {len(choices)} customers; type the customer ID of "
-            "the one you mean.",
+            f"The list had only {counted(len(choices), 'customer')}; type the "
+            "customer ID of the one you mean.",
             conversation,
             "pick-out-of-range",
         )
@@ -646,6 +699,15 @@ def _pick(ordinal: str, conversation: Conversation, context: _Context) -> Reply:
     if choices[index] not in found:
         return Reply(_unknown(choices[index], context), conversation, "unknown")
     return _about(found[choices[index]], None, context)
+
+
+def _no_list(ordinal: str, context: _Context) -> str:
+    return (
+        f'There is no list in this conversation to pick "the {ordinal} one" '
+        f'from. Ask for one first, e.g. "{escape(context.list_example())}" or a '
+        'name that several customers share, then pick by ID or with "the first '
+        'one".'
+    )
 
 
 # -- lists and figures ----------------------------------------------------------
@@ -687,31 +749,50 @@ def _who(level: str | None, state: str | None, noun: str = "customers") -> str:
     return " ".join(words)
 
 
-def _at_risk_list(message: str, context: _Context) -> tuple[str, list[str]]:
+def _at_risk_list(
+    message: str, size: int | None, context: _Context
+) -> tuple[str, list[str]]:
     level, state = _filters(message, context)
     band_match = _BAND.search(message)
     band = next((g for g in band_match.groups() if g), None) if band_match else None
-    numbers = [int(n) for n in _settings_numbers(message)]
-    limit = min(numbers[0], MAX_LIST) if numbers and numbers[0] > 0 else 10
+    asked = size or 10
     rows, total = store.at_risk(
         context.connection,
-        limit=limit,
+        limit=min(asked, MAX_LIST),
         level=level,
         state=state,
         band=band.lower() if band else None,
     )
-    who = _who(level, state)
-    if band:
-        who += f" at {band.lower()} risk"
+
+    def who(noun: str) -> str:
+        said = _who(level, state, noun)
+        return escape(f"{said} at {band.lower()} risk" if band else said)
+
     if total == 0:
-        return f"There are no scored active {escape(who)}.", []
-    capped = (
-        f"; at most {MAX_LIST} are listed" if numbers and numbers[0] > MAX_LIST else ""
-    )
+        return f"There are no scored active {who('customers')}.", []
+    as_of = escape(context.facts.get("as_of", "?"))
+    if total == 1:
+        heading = f"**The only scored active {who('customer')}**, as of {as_of}:"
+    elif len(rows) == total:
+        heading = (
+            f"**All {count(total)} scored active {who('customers')}**, most likely "
+            f"to cancel first, as of {as_of}:"
+        )
+    else:
+        listed = (
+            who("customer") if len(rows) == 1 else f"{len(rows)} {who('customers')}"
+        )
+        capped = (
+            f"; you asked for {count(asked)}, and a list holds at most {MAX_LIST}"
+            if asked > MAX_LIST
+            else ""
+        )
+        heading = (
+            f"**The {listed} most likely to cancel** (of {count(total)} scored "
+            f"active ones{capped}), as of {as_of}:"
+        )
     lines = [
-        f"**The {len(rows)} {escape(who)} most likely to cancel** (of "
-        f"{count(total)} scored active ones{capped}), as of "
-        f"{escape(context.facts.get('as_of', '?'))}:",
+        heading,
         "",
         "| | customer | name | level | state | churn risk | top reason |",
         "|---:|---|---|---|---|---:|---|",
@@ -728,6 +809,13 @@ def _at_risk_list(message: str, context: _Context) -> tuple[str, list[str]]:
         'Type a customer ID from the list (or "the first one") to see their card.',
     ]
     return "\n".join(lines), list(rows["customer_id"])
+
+
+def _list_range(size: int, context: _Context) -> str:
+    return (
+        f"A list holds 1 to {MAX_LIST} customers, so I cannot list {size}. Ask "
+        f'for example "{escape(context.list_example())}".'
+    )
 
 
 def _period(message: str, as_of: dt.date) -> tuple[dt.date, dt.date, str] | None:
@@ -773,14 +861,15 @@ def _how_many(message: str, context: _Context) -> str:
             first = context.snapshot.first_event_at
             since = f" since the logs began on {date(first)}" if first else ""
             return (
-                f"**{count(cancelled)}** customers cancelled{since}, up to "
+                f"**{count(cancelled)}** {plural(cancelled, 'customer')} "
+                f"cancelled{since}, up to "
                 f"{escape(context.facts.get('as_of', '?'))}."
             )
         start, end, said = period
         number = store.count_cancelled(
             context.connection, start.isoformat(), end.isoformat()
         )
-        return f"**{count(number)}** customers cancelled {said}."
+        return f"**{count(number)}** {plural(number, 'customer')} cancelled {said}."
 
     band_match = _BAND.search(message)
     if band_match or re.search(r"\bat[- ]risk\b", message, re.I):
@@ -791,30 +880,34 @@ def _how_many(message: str, context: _Context) -> str:
             context.connection, limit=0, level=level, state=state, band=band
         )
         floor = _BAND_FLOORS[band]
+        noun = plural(total, "active customer")
         return (
-            f"**{count(total)}** {escape(_who(level, state, 'active customers'))} are "
-            f"at {band} risk (a churn probability of {floor:.0%} or more"
+            f"**{count(total)}** {escape(_who(level, state, noun))} "
+            f"{'is' if total == 1 else 'are'} at {band} risk (a churn probability "
+            f"of {floor:.0%} or more"
             + _band_ceiling(band)
             + f"), as of {escape(context.facts.get('as_of', '?'))}."
         )
 
     if state:
         _, total = store.at_risk(context.connection, limit=0, level=level, state=state)
+        noun = plural(total, "active customer")
         return (
-            f"**{count(total)}** {escape(_who(level, state, 'active customers'))} "
-            "have a churn score."
+            f"**{count(total)}** {escape(_who(level, state, noun))} "
+            f"{'has' if total == 1 else 'have'} a churn score."
         )
     levels = context.snapshot.levels
     if level:
         customers, _, active = levels.get(level, (0, 0, 0))
         return (
-            f"**{count(active)}** active {level} customers (not cancelled), as of "
-            f"{escape(context.facts.get('as_of', '?'))}."
+            f"**{count(active)}** {plural(active, f'active {level} customer')} "
+            f"(not cancelled), as of {escape(context.facts.get('as_of', '?'))}."
         )
     customers = sum(total for total, _, _ in levels.values())
     active = sum(a for _, _, a in levels.values())
     return (
-        f"**{count(customers)}** customers in the logs: **{count(active)}** active "
+        f"**{count(customers)}** {plural(customers, 'customer')} in the logs: "
+        f"**{count(active)}** active "
         f"and {count(customers - active)} cancelled, as of "
         f"{escape(context.facts.get('as_of', '?'))}."
     )
@@ -858,7 +951,8 @@ def _churn_rate(message: str, context: _Context) -> str:
         )
         return (
             f"**Churn rate: {percent(row['rate'])}** ({count(row['cancelled'])} of "
-            f"{count(row['customers'])} customers cancelled, {span}).{predicted}"
+            f"{counted(row['customers'], 'customer')} cancelled, {span})."
+            f"{predicted}"
         )
     label = {"level": "Level", "state": "State", "gender": "Gender"}[dimension]
     lines = [

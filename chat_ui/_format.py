@@ -10,11 +10,13 @@ __all__ = [
     "HIDDEN_NAME",
     "code",
     "count",
+    "counted",
     "date",
     "days",
     "escape",
     "name_of",
     "percent",
+    "plural",
     "text",
 ]
 
@@ -39,6 +41,11 @@ def count(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def counted(value: float, noun: str) -> str:
+    """``value`` and ``noun``, in the plural unless ``value`` is 1: "1 customer"."""
+    return f"{count(value)} {plural(value, noun)}"
+
+
 def date(value: str | None) -> str:
     # Timestamps are ISO 8601 strings; the date is their first ten characters.
     return escape(value[:10]) if value else "not recorded"
@@ -48,6 +55,11 @@ def days(value: int | None) -> str:
     if value is None:
         return "not recorded"
     return "1 day" if value == 1 else f"{value:,} days"
+
+
+def plural(value: float, noun: str) -> str:
+    """``noun`` (a regular one) as it goes after ``value``: "customer(s)"."""
+    return noun if value == 1 else noun + "s"
 
 
 def text(value: str | None) -> str:

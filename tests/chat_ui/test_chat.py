@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from chat_ui import (
@@ -141,8 +142,16 @@ def test_answer_to_a_greeting_or_help_lists_what_it_can_do_with_real_examples(
     assert "- top 10 at-risk paid customers in CA" in reply
 
 
-def test_answer_it_cannot_give_says_so_and_offers_examples(serving_url):
-    reply = chat("what is the weather like in Paris today?", serving_url)
+@pytest.mark.parametrize(
+    "message",
+    [
+        "what is the weather like in Paris today?",
+        "what's the weather",
+        "is it raining?",
+    ],
+)
+def test_answer_it_cannot_give_says_so_and_offers_examples(serving_url, message):
+    reply = chat(message, serving_url)
 
     assert reply.kind == "cannot-answer"
     assert reply.text.startswith("I can't answer that from the customer data.")
@@ -297,9 +306,24 @@ def test_a_comparison_with_other_paid_users_leaves_the_customer_out(serving_url)
 def test_a_comparison_with_the_other_level_counts_all_of_its_customers(serving_url):
     reply = chat("compare 39 with free users", serving_url)
 
-    # 100012 (unscored), 52 (5%) and 53 (22%) are the active free customers.
-    assert "average of the other 3 active free customers" in reply.text
-    assert "higher than that of 100% of the other 2 scored free" in reply.text
+    # 100012 (unscored), 52 (5%) and 53 (22%) are the active free customers;
+    # 39 is not one of them, so none is "other".
+    assert (
+        "average of the 3 active free customers (customer 39 is on the paid level)"
+        in reply.text
+    )
+    assert "higher than that of 100% of the 2 scored free customers." in reply.text
+    assert "other" not in reply.text
+
+
+def test_a_comparison_for_a_cancelled_customer_counts_every_active_one(serving_url):
+    reply = chat("how does 1042 compare with other paid users?", serving_url)
+
+    # 39, 51 and 77 are the active paid customers; 1042 cancelled.
+    assert "average of the 3 active paid customers (customer 1042 has cancelled)" in (
+        reply.text
+    )
+    assert "| Sessions, last 28 days | 0 | 13.7 |" in reply.text
 
 
 def test_a_follow_up_without_a_customer_asks_which_one(serving_url):
@@ -353,11 +377,24 @@ def test_a_first_name_alone_lists_everyone_with_it(serving_url):
     assert reply.text.startswith("3 customers match Kaylee.")
 
 
-def test_an_unknown_name_is_said_to_be_unknown(serving_url):
-    reply = chat("Zebediah Quux", serving_url)
+@pytest.mark.parametrize("message", ["Zebediah Quux", "zebediah", "Who is Zebediah?"])
+def test_an_unknown_name_is_said_to_be_unknown_with_examples(serving_url, message):
+    reply = chat(message, serving_url)
 
     assert reply.kind == "name-not-found"
-    assert "I found no customer named Zebediah Quux." in reply.text
+    assert reply.text.lower().startswith("i found no customer named zebediah")
+    assert "- 39\n" in reply.text and "- churn rate by level" in reply.text
+
+
+@pytest.mark.parametrize("message", ["the first one", "the second one", "last"])
+def test_picking_from_a_list_when_none_was_shown_says_how_to_get_one(
+    serving_url, message
+):
+    reply = chat(message, serving_url)
+
+    assert reply.kind == "no-list"
+    assert reply.text.startswith("There is no list in this conversation to pick")
+    assert '"top 10 at-risk paid customers in CA"' in reply.text
 
 
 def test_masked_names_are_hidden_and_name_look_ups_refused(serving_url):
@@ -379,8 +416,8 @@ def test_top_at_risk_paid_customers_in_a_state_are_listed_highest_first(serving_
     assert reply.kind == "list"
     lines = reply.text.splitlines()
     assert lines[0] == (
-        "**The 3 paid customers in CA most likely to cancel** (of 3 scored "
-        "active ones), as of 2018-12-01:"
+        "**All 3 scored active paid customers in CA**, most likely to cancel "
+        "first, as of 2018-12-01:"
     )
     rows = [
         line for line in lines if line.startswith("| 1 ") or line.startswith("| 2 ")
@@ -396,6 +433,66 @@ def test_a_state_can_be_named_and_the_list_shortened(serving_url):
     reply = chat("show the 2 riskiest customers in California", serving_url)
 
     assert "**The 2 customers in CA most likely to cancel** (of 4" in reply.text
+
+
+def test_a_list_of_one_says_so_in_the_singular(serving_url):
+    only = chat("top 5 at-risk free customers in TX", serving_url)
+    first = chat("top 1 at-risk customers", serving_url)
+
+    assert only.text.startswith(
+        "**The only scored active free customer in TX**, as of 2018-12-01:"
+    )
+    assert first.text.startswith(
+        "**The customer most likely to cancel** (of 5 scored active ones)"
+    )
+
+
+@pytest.mark.parametrize(
+    "message", ["top 0 customers", "top 0 at-risk paid customers", "0 riskiest users"]
+)
+def test_a_list_of_none_gives_the_allowed_range(serving_url, message):
+    reply = chat(message, serving_url)
+
+    assert reply.kind == "list-size"
+    assert reply.text.startswith("A list holds 1 to 50 customers")
+    assert '"top 10 at-risk paid customers in CA"' in reply.text
+
+
+def test_a_list_over_the_limit_lists_the_limit_and_says_so(sample, serving_url):
+    paid = sample.customers[sample.customers["customer_id"] == "51"]
+    scored = sample.churn_scores[sample.churn_scores["customer_id"] == "51"]
+    ids = [str(n) for n in range(5000, 5060)]
+    sample.customers = pd.concat(
+        [sample.customers, paid.loc[paid.index.repeat(60)].assign(customer_id=ids)]
+    )
+    sample.churn_scores = pd.concat(
+        [
+            sample.churn_scores,
+            scored.loc[scored.index.repeat(60)].assign(customer_id=ids),
+        ]
+    )
+    sample.publish(serving_url)
+
+    reply = chat("top 100 at-risk customers", serving_url)
+
+    assert reply.text.startswith(
+        "**The 50 customers most likely to cancel** (of 65 scored active ones; you "
+        "asked for 100, and a list holds at most 50)"
+    )
+    assert len(reply.conversation.choices) == 50
+
+
+def test_a_list_question_takes_no_stray_number_for_a_customer_id(
+    serving_url, serving_path
+):
+    reply = chat("top 10 at-risk paid customers in CA' OR '39'='39", serving_url)
+    about_39 = chat("top 3 reasons 39 is at risk", serving_url)
+
+    assert reply.kind == "list"
+    assert reply.conversation.choices == ("39", "51", "77")
+    assert _count_customers(serving_path) == 9
+    # A number that is no list's setting still names the customer.
+    assert about_39.kind == "reasons" and "customer 39" in about_39.text
 
 
 def test_a_list_with_no_match_says_there_is_none(serving_url):
@@ -431,6 +528,21 @@ def test_how_many_at_high_risk_counts_the_band(serving_url):
 
     assert reply.text.startswith(
         "**2** paid active customers are at high risk (a churn probability of 30%"
+    )
+
+
+def test_counts_of_one_are_in_the_singular(serving_url):
+    # 53 (22%) is the free customer at medium risk, 52 the scored one in TX,
+    # 200 the customer who cancelled in the last 5 days.
+    assert chat("how many free customers are at medium risk?", serving_url).text == (
+        "**1** free active customer is at medium risk (a churn probability of 10% "
+        "or more and under 30%), as of 2018-12-01."
+    )
+    assert chat("how many customers in TX?", serving_url).text == (
+        "**1** active customer in TX has a churn score."
+    )
+    assert chat("how many cancelled in the last 5 days?", serving_url).text == (
+        "**1** customer cancelled in the 5 days from 2018-11-26 to 2018-11-30."
     )
 
 
