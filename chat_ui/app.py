@@ -30,6 +30,26 @@ log = logging.getLogger(__name__)
 TITLE = "Sparkify customer assistant"
 _ANY = "any"
 _FILE_ROUTE = "/gradio_api/file="
+# Scrolls the chat so that the newest answer starts at the top of the panel,
+# below the panel's floating label: a card is read from its heading down.
+# Gradio's own autoscroll only goes to the bottom, so it is turned off.
+_SHOW_ANSWER_TOP = """
+() => {
+  const show = () => {
+    const panel = document.querySelector("#answers .bubble-wrap");
+    const answers = panel ? panel.querySelectorAll(".message-row.bot-row") : [];
+    if (!answers.length) return;
+    const label = document.querySelector("#answers label");
+    const top = Math.max(
+      panel.getBoundingClientRect().top,
+      label ? label.getBoundingClientRect().bottom : 0,
+    );
+    const answer = answers[answers.length - 1];
+    panel.scrollTop += answer.getBoundingClientRect().top - top - 8;
+  };
+  requestAnimationFrame(() => requestAnimationFrame(show));
+}
+"""
 
 
 def build_app(
@@ -77,9 +97,11 @@ def build_app(
             **_filters(level, state, band, minimum),
             masked=masked(request),
         )
-        shown = f"**{view.at_risk_total:,}** scored active customers match" + (
+        total = view.at_risk_total
+        matches = "customer matches" if total == 1 else "customers match"
+        shown = f"**{total:,}** scored active {matches}" + (
             f"; the {AT_RISK_SHOWN:,} most at risk are shown, the CSV has all."
-            if view.at_risk_total > AT_RISK_SHOWN
+            if total > AT_RISK_SHOWN
             else "."
         )
         return (
@@ -133,7 +155,9 @@ def build_app(
             with gr.Tab("Chat", id="chat"):
                 conversation = gr.State(None)
                 # Most of the window, whatever its size: a card is tall.
-                chatbot = gr.Chatbot(label="Answers", height="70vh")
+                chatbot = gr.Chatbot(
+                    label="Answers", height="70vh", autoscroll=False, elem_id="answers"
+                )
                 box = gr.Textbox(
                     placeholder=(
                         "Type a customer ID or name, or a question such as "
@@ -198,17 +222,16 @@ def build_app(
                 importance = gr.Plot(show_label=False)
 
         customer_outputs = [card, gauge, reasons, listening, thumbs]
-        box.submit(
+        answered = box.submit(
             respond,
             [box, chatbot, conversation],
             [box, chatbot, conversation, customer_id],
             api_visibility="private",
-        ).then(
-            # The Customer tab follows the customer the chat last showed.
-            show_customer,
-            customer_id,
-            customer_outputs,
-            api_visibility="private",
+        )
+        answered.then(None, js=_SHOW_ANSWER_TOP, api_visibility="private")
+        # The Customer tab follows the customer the chat last showed.
+        answered.then(
+            show_customer, customer_id, customer_outputs, api_visibility="private"
         )
         for trigger in (customer_id.submit, show.click):
             trigger(

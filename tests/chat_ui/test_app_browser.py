@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,36 @@ def _keep(screenshots: list[Path]) -> None:
             shutil.copy(path, target / path.name)
 
 
+def _assert_answer_starts_in_view(page, first_line: str) -> None:
+    """The chat's last answer shows from ``first_line``, below the panel's label."""
+    line = page.locator("#answers .bot-row").last.get_by_text(first_line)
+    panel = page.locator("#answers .bubble-wrap")
+    label = page.locator("#answers label").first
+
+    def placed() -> tuple[float, float, float, float]:
+        """The line's top and bottom, and the top and bottom of what the chat shows."""
+        shown = line.bounding_box()
+        area = panel.bounding_box()
+        over = label.bounding_box()
+        return (
+            shown["y"],
+            shown["y"] + shown["height"],
+            over["y"] + over["height"],
+            area["y"] + area["height"],
+        )
+
+    # The app scrolls a frame or two after the answer is drawn.
+    deadline = time.monotonic() + 5
+    top, bottom, seen_from, seen_to = placed()
+    while not seen_from <= top < bottom <= seen_to and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        top, bottom, seen_from, seen_to = placed()
+    assert seen_from <= top < bottom <= seen_to, (
+        f"{first_line!r} is at y {top:.0f} to {bottom:.0f}; the chat shows "
+        f"{seen_from:.0f} to {seen_to:.0f}"
+    )
+
+
 def test_app_answers_a_customer_and_shows_every_tab(app_url, browser, tmp_path):
     from playwright.sync_api import Request, expect
 
@@ -113,6 +144,8 @@ def test_app_answers_a_customer_and_shows_every_tab(app_url, browser, tmp_path):
         timeout=30_000
     )
     expect(page.get_by_text("Churn risk: 73.4% (high)")).to_be_visible()
+    # The card is taller than the chat: it shows from its heading, not its end.
+    _assert_answer_starts_in_view(page, "Colin Freeman · customer 39")
     box.fill("why?")
     box.press("Enter")
     expect(page.get_by_text("Why, strongest first")).to_be_visible(timeout=30_000)
@@ -146,6 +179,12 @@ def test_app_answers_a_customer_and_shows_every_tab(app_url, browser, tmp_path):
     assert len(csv.splitlines()) == 1 + 5
     shots.append(tmp_path / "overview.png")
     page.screenshot(path=shots[-1], full_page=True)
+    # 52 is the one scored active customer in TX.
+    panel.get_by_label("State").click()
+    page.get_by_role("option", name="TX").click()
+    expect(panel.get_by_text("1 scored active customer matches.")).to_be_visible(
+        timeout=30_000
+    )
 
     page.get_by_role("tab", name="Data quality").click()
     panel = page.get_by_role("tabpanel")
