@@ -99,6 +99,7 @@ class Engine:
         ``local`` one, else ``local``.
         """
         master = (master or os.environ.get(MASTER_ENV) or "local[*]").strip()
+        _check_master(master)
         is_local = bool(_LOCAL_MASTER.match(master))
         target = (target or os.environ.get(TARGET_ENV) or "").strip() or (
             "local" if is_local else "cluster"
@@ -198,9 +199,14 @@ class Engine:
         """What does not answer, and what to do about it; ``None`` if all do."""
         masters = self.master_addresses()
         if masters and not any(_answers(host, port) for host, port in masters):
+            unknown = [host for host, _ in masters if not _resolves(host)]
+            why = (
+                f"no such host: {', '.join(unknown)}"
+                if len(unknown) == len(masters)
+                else f"nothing answers on {', '.join(f'{h}:{p}' for h, p in masters)}"
+            )
             return (
-                f"the Spark master {self.master} (nothing answers on "
-                f"{', '.join(f'{h}:{p}' for h, p in masters)})",
+                f"the Spark master {self.master} ({why})",
                 "Start the cluster (on this machine: scripts/cluster.sh start), "
                 f"or give its URL with --master or {MASTER_ENV}, or leave both "
                 "unset to run on this machine.",
@@ -225,6 +231,46 @@ class Engine:
     def metastore_uris_list(self) -> list[str]:
         """The metastore URIs, one per item (Hive takes several for failover)."""
         return [u.strip() for u in (self.metastore_uris or "").split(",") if u.strip()]
+
+
+_MASTER = re.compile(r"^(spark://[^/\s]+|yarn)$")
+_YARN_CONFIG = ("HADOOP_CONF_DIR", "YARN_CONF_DIR")
+
+
+def _check_master(master: str) -> None:
+    """Refuse a master URL Spark would refuse with a Java stack trace."""
+    if not (_LOCAL_MASTER.match(master) or _MASTER.match(master)):
+        raise ValueError(
+            f"--master (or {MASTER_ENV}) should be spark://HOST:PORT, yarn "
+            f"or local[*], got {master!r}"
+        )
+    if master == "yarn" and not any(os.environ.get(n) for n in _YARN_CONFIG):
+        conf_dir = os.environ.get("SPARK_CONF_DIR", "")
+        spark_env = os.path.join(conf_dir, "spark-env.sh") if conf_dir else ""
+        if not (spark_env and _mentions(spark_env, _YARN_CONFIG)):
+            raise ValueError(
+                "--master yarn needs the cluster's Hadoop configuration: set "
+                "HADOOP_CONF_DIR (or YARN_CONF_DIR) to the folder holding "
+                "yarn-site.xml, e.g. /etc/hadoop/conf, or SPARK_CONF_DIR to a "
+                "folder whose spark-env.sh sets it (on EMR: /etc/spark/conf)"
+            )
+
+
+def _mentions(path: str, names: tuple[str, ...]) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return False
+    return any(name in text for name in names)
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return True
 
 
 def _answers(host: str, port: int, timeout: float = 3.0) -> bool:

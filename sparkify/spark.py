@@ -7,10 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
 from sparkify.config import Workdir
-from sparkify.engine import MASTER_ENV, Engine
+from sparkify.engine import MASTER_ENV, ClusterError, Engine
 
 __all__ = ["MASTER_ENV", "engine_conf", "session_conf", "spark_session"]
 
@@ -98,6 +99,16 @@ def spark_session(
         engine.metastore_uris or "Derby in the workdir",
         workdir.root,
     )
-    spark = builder.enableHiveSupport().getOrCreate()
+    try:
+        spark = builder.enableHiveSupport().getOrCreate()
+    except PySparkRuntimeError as exc:
+        if exc.getCondition() != "JAVA_GATEWAY_EXITED":
+            raise
+        raise ClusterError(
+            f"Spark did not start with the master {master!r}: its Java process "
+            "exited, for the reason it printed just above. Check --master (or "
+            f"{MASTER_ENV}) and the settings in SPARK_CONF_DIR. Nothing was read "
+            "or written."
+        ) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark

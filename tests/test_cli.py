@@ -218,6 +218,24 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def test_spark_that_cannot_start_is_said_without_a_traceback(tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "spark-defaults.conf").write_text("spark.driver.memory 1x\n")
+    logs = shared_data(EVENTSIM_SMALL)
+
+    result = run_sparkify(
+        "run", "--input", str(logs), "--workdir", str(tmp_path / "work"),
+        env={"SPARK_CONF_DIR": str(conf)},
+    )  # fmt: skip
+
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stderr
+    assert "error: Spark did not start with the master 'local[*]'" in message
+    assert "SPARK_CONF_DIR" in message
+    assert "Traceback" not in result.stderr and "PySparkRuntimeError" not in message
+
+
 def test_an_unreachable_master_stops_the_run_at_once_naming_it(tmp_path):
     master = f"spark://127.0.0.1:{_free_port()}"
     logs = shared_data(EVENTSIM_SMALL)

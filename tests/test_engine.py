@@ -24,7 +24,8 @@ def _dead_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_the_target_follows_the_master_unless_given(tmp_path):
+def test_the_target_follows_the_master_unless_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("HADOOP_CONF_DIR", "/etc/hadoop/conf")
     workdir = Workdir.at(tmp_path)
 
     local = Engine.from_settings(workdir)
@@ -58,6 +59,9 @@ def test_the_warehouse_and_metastore_are_settings(tmp_path, monkeypatch):
         ("cluster", None, "--target cluster needs the cluster's master URL"),
         ("local", "spark://h:7077", "pick --target cluster (or thrift)"),
         ("thrift", None, "--target thrift needs SPARKIFY_METASTORE_URIS"),
+        (None, "bogus", "should be spark://HOST:PORT, yarn or local[*], got 'bogus'"),
+        (None, "spark//h:7077", "should be spark://HOST:PORT"),
+        (None, "yarn", "--master yarn needs the cluster's Hadoop configuration"),
     ],
 )
 def test_settings_that_cannot_work_say_which_and_what_to_do(
@@ -67,6 +71,31 @@ def test_settings_that_cannot_work_say_which_and_what_to_do(
         Engine.from_settings(Workdir.at(tmp_path), target=target, master=master)
 
     assert said in str(raised.value)
+
+
+def test_yarn_may_take_its_hadoop_configuration_from_spark_env(tmp_path, monkeypatch):
+    monkeypatch.delenv("HADOOP_CONF_DIR", raising=False)
+    monkeypatch.delenv("YARN_CONF_DIR", raising=False)
+    (tmp_path / "spark-env.sh").write_text(
+        "export HADOOP_CONF_DIR=${HADOOP_CONF_DIR:-/etc/hadoop/conf}\n"
+    )
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+
+    engine = Engine.from_settings(Workdir.at(tmp_path), master="yarn")
+
+    assert engine.target == "cluster"
+
+
+def test_a_master_host_that_does_not_resolve_is_named_so(tmp_path):
+    master = "spark://no-such-host.invalid:7077"
+    engine = Engine.from_settings(Workdir.at(tmp_path), master=master)
+
+    with pytest.raises(ClusterError) as raised:
+        engine.check()
+
+    assert str(raised.value).startswith(
+        f"cannot reach the Spark master {master} (no such host: no-such-host.invalid)"
+    )
 
 
 def test_an_unreachable_master_is_named_with_what_to_do(tmp_path):
