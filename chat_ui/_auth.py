@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ __all__ = [
     "AuthError",
     "User",
     "Users",
+    "check_serving",
     "hash_password",
     "load_users",
 ]
@@ -158,3 +160,27 @@ def _from_file(path: Path) -> Users:
     if not users:
         raise AuthError(f"{path} lists no users; add one with `sparkify app-user NAME`")
     return Users(users, str(path))
+
+
+def check_serving(host: str, port: int, users: Users | None) -> None:
+    """Raise ``ValueError`` unless the app may listen on ``host``:``port``.
+
+    Any address but loopback needs ``users``: the app shows customers' data.
+    """
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"port must be an integer from 1 to 65535, got {port!r}")
+    if users is None and not _is_loopback(host):
+        raise ValueError(
+            f"host {host!r} opens the app to the network, which needs a username "
+            "and password: set SPARKIFY_APP_USERNAME and SPARKIFY_APP_PASSWORD, or "
+            "give --users-file"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import threading
@@ -12,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from chat_ui import _store as store
-from chat_ui._auth import Users
+from chat_ui._auth import Users, check_serving
 from chat_ui._chat import Conversation, answer, as_of_line, chat, example_messages
 from chat_ui._views import (
     AT_RISK_SHOWN,
@@ -290,14 +289,7 @@ def serve(
     ``block=False`` returns the running app at once (``app.close()`` stops
     it), for tests and scripts.
     """
-    if not isinstance(port, int) or not 0 < port < 65536:
-        raise ValueError(f"port must be an integer from 1 to 65535, got {port!r}")
-    if users is None and not _is_loopback(host):
-        raise ValueError(
-            f"host {host!r} opens the app to the network, which needs a username "
-            "and password: set SPARKIFY_APP_USERNAME and SPARKIFY_APP_PASSWORD, or "
-            "give --users-file"
-        )
+    check_serving(host, port, users)
 
     # Gradio's queue rebuilds a pandas summary of its last 10,000 events after
     # every event unless told to do it less often (gradio/queueing.py); at
@@ -319,7 +311,9 @@ def serve(
         auth=users.check if users else None,
         allowed_paths=[str(docs.parent)] if docs else None,
         prevent_thread_lock=not block,
-        quiet=not block,
+        # `sparkify serve` says where it listens; Gradio's own lines would add
+        # "To create a public link, set share=True", which this app never does.
+        quiet=True,
     )
     return app
 
@@ -343,12 +337,3 @@ def _warm_up(url: str) -> None:
         store.safe_url(url),
         time.monotonic() - started,
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -593,7 +593,7 @@ def serve(
 ) -> None:
     """Start the agents' Gradio app on the serving database."""
     from chat_ui import serve as serve_app
-    from chat_ui._auth import AuthError, load_users
+    from chat_ui._auth import AuthError, check_serving, load_users
 
     url = _serving_url(workdir, db)
     host = "0.0.0.0" if public else host
@@ -602,8 +602,9 @@ def serve(
     except AuthError as exc:
         raise _fail(str(exc)) from None
     login = f"login required ({users.source})" if users else "no login"
-    out.print(f"serving {url} on http://{host}:{port}, {login}", highlight=False)
     try:
+        check_serving(host, port, users)
+        out.print(f"serving {url} on http://{host}:{port}, {login}", highlight=False)
         serve_app(url, host=host, port=port, users=users, mask_names=mask_names)
     except (ValueError, OSError) as exc:
         raise _fail(str(exc)) from None

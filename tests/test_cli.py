@@ -182,6 +182,7 @@ def test_serve_on_the_network_without_a_login_is_refused_in_one_line(
     line = _one_line_error(result)
     assert "host '0.0.0.0' opens the app to the network" in line
     assert "SPARKIFY_APP_USERNAME and SPARKIFY_APP_PASSWORD" in line
+    assert "serving" not in result.stdout  # it never claims to be serving
 
 
 def test_serve_names_the_line_of_a_bad_users_file(tmp_path):
