@@ -204,7 +204,7 @@ class LocalCluster:
             else:
                 self.stop()
             raise
-        log.info("Spark cluster up in %.1fs", time.monotonic() - started)
+        log.debug("Spark cluster up in %.1fs", time.monotonic() - started)
         return self
 
     def stop(self, grace: float = 15.0) -> list[str]:
@@ -482,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/cluster.sh",
         description="A Spark standalone cluster on 127.0.0.1 for sparkify's "
-        "cluster and thrift targets.",
+        "cluster and thrift targets. The layout options (workers, ports) apply "
+        "when start records a new cluster; one recorded in --state keeps its own.",
     )
     parser.add_argument("command", choices=["start", "stop", "status", "env"])
     parser.add_argument(
@@ -501,13 +502,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also a Hive metastore and a Spark Thrift Server (for --target thrift)",
     )
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-cores", type=int, default=2)
-    parser.add_argument("--worker-memory", default="4g")
-    parser.add_argument("--master-port", type=int, default=7077)
-    parser.add_argument("--master-ui-port", type=int, default=8080)
-    parser.add_argument("--thrift-port", type=int, default=10000)
-    parser.add_argument("--metastore-port", type=int, default=9083)
+    for flag, default, what in (
+        ("--workers", 2, "worker processes"),
+        ("--worker-cores", 2, "cores each worker offers"),
+        ("--worker-memory", "4g", "memory each worker offers"),
+        ("--master-port", 7077, "the master's port"),
+        ("--master-ui-port", 8080, "the master's web UI port"),
+        ("--thrift-port", 10000, "the Thrift Server's port (with --thrift)"),
+        ("--metastore-port", 9083, "the Hive metastore's port (with --thrift)"),
+    ):
+        parser.add_argument(
+            flag,
+            type=type(default),
+            default=default,
+            help=f"{what} [default: {default}]",
+        )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -548,7 +557,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, alive in states.items():
             print(f"{name}: {'running' if alive else 'stopped'}")
         if not states:
-            print(f"no cluster recorded in {cluster.state_dir}")
+            print(
+                f"not running: no cluster recorded in {cluster.state_dir} "
+                "(scripts/cluster.sh start starts one)"
+            )
         return 0 if states and all(states.values()) else 1
     else:
         for key, value in cluster.environment(args.target).items():

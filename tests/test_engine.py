@@ -124,3 +124,14 @@ def test_an_unreachable_metastore_is_named_with_its_setting(tmp_path, monkeypatc
     assert str(lost).startswith(f"lost the Hive metastore {uri}")
     assert "during step 'dbt build'" in str(lost)
     assert "rerun the same command" in str(lost)
+
+
+def test_cluster_status_without_a_cluster_says_it_is_not_running(tmp_path, capsys):
+    from sparkify.cluster import main
+
+    code = main(["status", "--state", str(tmp_path)])
+
+    assert code == 1
+    assert capsys.readouterr().out.startswith(
+        f"not running: no cluster recorded in {tmp_path}"
+    )
