@@ -146,7 +146,9 @@ def generate(
     ] = Path("demo-data/events.jsonl.gz"),
     users: Annotated[
         int | None,
-        typer.Option(help="Users in the logs [default: 300, or what --size needs]."),
+        typer.Option(
+            help="Users in the logs.", show_default="300, or what --size needs"
+        ),
     ] = None,
     size: Annotated[
         str | None,
@@ -154,7 +156,10 @@ def generate(
     ] = None,
     days: Annotated[int, typer.Option(help="Days of activity.")] = 60,
     start: Annotated[
-        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")
+        dt.datetime,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="First day (UTC).", show_default="2018-10-01"
+        ),
     ] = dt.datetime(2018, 10, 1),
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
     churn_rate: Annotated[
@@ -163,7 +168,7 @@ def generate(
     shards: Annotated[int, typer.Option(help="Number of files to write.")] = 1,
     workers: Annotated[
         int | None,
-        typer.Option(help="Processes to generate with [default: all cores]."),
+        typer.Option(help="Processes to generate with.", show_default="all cores"),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
     compare_with: Annotated[
@@ -423,8 +428,10 @@ def train(
     ] = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Train a challenger on the tables the last run built; promote it if it is
-    at least as good as the champion on the latest labelled cutoff.
+    """Train a challenger on the tables the last run built; promote it unless worse.
+
+    The challenger is promoted when it is at least as good as the champion on
+    the latest labelled cutoff.
     """
     from sparkify.pipeline import run_training
 
@@ -459,8 +466,9 @@ def score(
     rules: RulesOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Score every active customer with the champion, with reasons and a
-    retention suggestion, into the serving database.
+    """Score every active customer with the champion, into the serving database.
+
+    Each score comes with its reasons and a retention suggestion.
     """
     from sparkify.pipeline import run_scoring
 
