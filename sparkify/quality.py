@@ -649,7 +649,13 @@ def _observed(details: dict, exception_info: dict | None) -> str:
     if errors:
         return "error: " + "; ".join(errors)
     if "observed_value" in details:
-        return f"observed {details['observed_value']!r}"
+        value = details["observed_value"]
+        if value is None:
+            # A mean or share of no rows, say: nothing to observe.
+            return "no rows to observe"
+        if isinstance(value, float):
+            return f"observed {value:.4g}"
+        return f"observed {value!r}"
     if "unexpected_count" in details:
         return (
             f"{_count(details['unexpected_count'])} of "

@@ -405,3 +405,19 @@ def test_an_edited_suite_file_replaces_the_stored_checkpoint(
     assert before.success and again.success
     assert not after.success
     assert after.critical_failures[0].observed == "observed 3"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (4.333333333333333, "observed 4.333"),
+        (0.000123456, "observed 0.0001235"),
+        (3, "observed 3"),
+        ("paid", "observed 'paid'"),
+        (None, "no rows to observe"),
+    ],
+)
+def test_an_observed_value_is_said_briefly(value, said):
+    from sparkify.quality import _observed
+
+    assert _observed({"observed_value": value}, None) == said
