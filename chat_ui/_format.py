@@ -54,7 +54,7 @@ def date(value: str | None) -> str:
 def days(value: int | None) -> str:
     if value is None:
         return "not recorded"
-    return "1 day" if value == 1 else f"{value:,} days"
+    return counted(value, "day")
 
 
 def plural(value: float, noun: str) -> str:

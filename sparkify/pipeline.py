@@ -55,7 +55,7 @@ from sparkify.serving import (
 from sparkify.transform import PROJECT_DIR, DbtOutcome, dbt_build
 
 if TYPE_CHECKING:
-    from ml import ChurnModel, RetentionRules
+    from ml import ChurnModel, EvaluationReport, RetentionRules
     from sparkify.quality import QualityReport
 
 __all__ = ["STEPS", "RunSummary", "run_pipeline", "run_scoring", "run_training"]
@@ -207,17 +207,18 @@ def _run_steps(
         )
 
     with clock("train"):
-        unchanged = not (summary.ingest.new_files or full_refresh or force)
-        model = (
-            unchanged and _keep_champion(spark, workdir, summary, tracking_uri)
-        ) or _train(
-            spark,
-            workdir,
-            summary,
-            min_churners=min_positives,
-            force=force,
-            tracking_uri=tracking_uri,
-        )
+        model = None
+        if not (summary.ingest.new_files or full_refresh or force):
+            model = _keep_champion(spark, workdir, summary, tracking_uri)
+        if model is None:
+            model = _train(
+                spark,
+                workdir,
+                summary,
+                min_churners=min_positives,
+                force=force,
+                tracking_uri=tracking_uri,
+            )
 
     with clock("score"):
         scores = (
@@ -466,7 +467,7 @@ def _facts(summary: RunSummary, model: ChurnModel | None) -> dict[str, str]:
 
 def _model_facts(summary: RunSummary, model: ChurnModel) -> dict[str, str]:
     """What the app and a reader of the database learn of the scoring model."""
-    reports = [model.evaluation, *([model.baseline] if model.baseline else [])]
+    reports = _reports(model)
     return {
         "horizon_days": str(model.horizon_days),
         "model_version": model.version,
@@ -479,6 +480,11 @@ def _model_facts(summary: RunSummary, model: ChurnModel) -> dict[str, str]:
         "mlflow_run_id": model.run_id,
         "tracking_uri": summary.tracking_uri,
     }
+
+
+def _reports(model: ChurnModel) -> list[EvaluationReport]:
+    """The model's evaluation, and its baseline's when it has one."""
+    return [model.evaluation, *([model.baseline] if model.baseline else [])]
 
 
 def _importance(model: ChurnModel) -> list[list[str | float]]:
@@ -554,6 +560,7 @@ def _keep_champion(
         return None
     if champion is None:
         return None
+
     last_batch = (
         spark.table(f"{RAW_DATABASE}.ingested_files")
         .agg(F.max(F.unix_timestamp("ingested_at")))
@@ -562,6 +569,7 @@ def _keep_champion(
     trained = dt.datetime.fromisoformat(champion.trained_at).timestamp()
     if last_batch is None or trained <= last_batch:
         return None
+
     model = registry.champion()
     summary.tracking_uri = _safe_uri(registry.uri)
     summary.decision = (
@@ -571,9 +579,7 @@ def _keep_champion(
         "one anyway)."
     )
     summary.model_status = summary.decision
-    summary.evaluation = format_reports(
-        [model.evaluation, *([model.baseline] if model.baseline else [])]
-    )
+    summary.evaluation = format_reports(_reports(model))
     summary.holdout = model.evaluation.to_dict()
     log.info("%s", summary.decision)
     return model
